@@ -1,0 +1,33 @@
+# Photoscale: `make run` starts the whole system on one machine; `make test` runs every test.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast install bench lint clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) -m devstack.run
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest tests/unit tests/functional
+
+bench: install
+	$(PY) bench/coldstart.py
+
+lint: install
+	$(VENV)/bin/cfn-lint infra/*.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts .devstack

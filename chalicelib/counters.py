@@ -1,0 +1,84 @@
+"""Sharded counters that stay exact under hot keys and multi-region replication.
+
+A counter is ``shards`` items per region (see :mod:`chalicelib.keys`). An increment ADDs to one
+shard of the writer's own region; a read sums all shards of all regions in one BatchGetItem.
+Resharding only ever raises the shard count, so every shard ever written stays in the sum and no
+count is lost.
+"""
+from __future__ import annotations
+
+import random
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib import keys
+from chalicelib.models import CounterRecord, bound
+from chalicelib.settings import get_settings
+
+
+def regions() -> tuple[str, ...]:
+    """The regions whose shards a read must include (all regions the app has ever written in)."""
+    settings = get_settings()
+    return settings.active_regions or (settings.region,)
+
+
+def shard_count(kind: str, entity: str) -> int:
+    """How many shards per region the counter is spread over (default from settings)."""
+    model = bound(CounterRecord)
+    try:
+        meta = model.get(keys.counter_meta_id(kind, entity), attributes_to_get=["shards"])
+    except model.DoesNotExist:
+        return get_settings().counter_default_shards
+    return int(meta.shards or get_settings().counter_default_shards)
+
+
+def increment_action(kind: str, entity: str, delta: int = 1, shards: int | None = None):
+    """A PynamoDB update on one random shard of the caller's region, for use in transactions."""
+    count = shards if shards is not None else shard_count(kind, entity)
+    shard = random.randrange(count)
+    item = bound(CounterRecord)(keys.counter_shard_id(kind, entity, get_settings().region, shard))
+    return item, [CounterRecord.n.add(delta)]
+
+
+def increment(kind: str, entity: str, delta: int = 1) -> None:
+    item, actions = increment_action(kind, entity, delta)
+    item.update(actions=actions)
+
+
+def read(kind: str, entity: str) -> int:
+    """The exact total of a counter (sum of every shard in every region)."""
+    return read_totals([(kind, entity)])[(kind, entity)]
+
+
+def read_totals(counters: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Exact totals of several ``(kind, entity)`` counters in two BatchGetItem round trips."""
+    model = bound(CounterRecord)
+    default = get_settings().counter_default_shards
+    meta_ids = {keys.counter_meta_id(kind, entity): (kind, entity) for kind, entity in counters}
+    shard_counts = {counter: default for counter in counters}
+    for record in model.batch_get(list(meta_ids), attributes_to_get=["counter_id", "shards"]):
+        if record.shards:
+            shard_counts[meta_ids[record.counter_id]] = int(record.shards)
+    owners: dict[str, tuple[str, str]] = {}
+    for (kind, entity), count in shard_counts.items():
+        for shard_id in keys.counter_shard_ids(kind, entity, regions(), count):
+            owners[shard_id] = (kind, entity)
+    totals = {counter: 0 for counter in counters}
+    for record in model.batch_get(list(owners), attributes_to_get=["counter_id", "n"]):
+        totals[owners[record.counter_id]] += int(record.n or 0)
+    return totals
+
+
+def reshard(kind: str, entity: str, shards: int) -> int:
+    """Spread a counter over more shards (never fewer); returns the shard count in force."""
+    model = bound(CounterRecord)
+    meta = model(keys.counter_meta_id(kind, entity))
+    try:
+        meta.update(
+            actions=[CounterRecord.shards.set(shards)],
+            condition=CounterRecord.shards.does_not_exist() | (CounterRecord.shards < shards),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    return shard_count(kind, entity)

@@ -1,0 +1,123 @@
+"""HTTP edge of the API: request parsing and the single error-to-response mapping.
+
+Every error leaves the API as ``{"error": {"code", "message"[, "details"]}}``: domain errors from
+:mod:`chalicelib.errors`, request validation failures, malformed JSON, and Chalice's own error
+responses (which this middleware rewrites into the same shape).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from chalice.app import Response
+
+from chalicelib.errors import BadRequest, PhotoscaleError, ValidationFailed
+from chalicelib.observability import logger
+
+JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+
+_CHALICE_ERROR_CODES = {
+    "BadRequestError": "bad_request",
+    "UnauthorizedError": "unauthorized",
+    "ForbiddenError": "forbidden",
+    "NotFoundError": "not_found",
+    "ConflictError": "conflict",
+    "UnprocessableEntityError": "unprocessable_entity",
+    "TooManyRequestsError": "too_many_requests",
+    "RequestTimeoutError": "request_timeout",
+    "InternalServerError": "internal_error",
+}
+
+T = TypeVar("T")
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return Response(body={"error": body}, status_code=status, headers=dict(JSON_HEADERS))
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body=body, status_code=status, headers={**JSON_HEADERS, **(headers or {})})
+
+
+def no_content() -> Response:
+    return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
+
+
+def error_middleware(event, get_response):
+    """Chalice ``http`` middleware: map domain errors and normalise Chalice's error bodies."""
+    try:
+        response = get_response(event)
+    except PhotoscaleError as exc:
+        if exc.status >= 500:
+            logger.exception("request failed", extra={"error_code": exc.code})
+        else:
+            logger.info("request rejected", extra={"status": exc.status, "error_code": exc.code})
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        code = _CHALICE_ERROR_CODES.get(body["Code"], "error")
+        message = body["Message"]
+        if message.startswith("Error Parsing JSON"):
+            message = "Request body is not valid JSON."
+        return error_response(response.status_code, code, message)
+    return response
+
+
+def parse_json(raw_body: bytes | None) -> Any:
+    """Decode a JSON request body; malformed or non-UTF-8 input is a 400, never a 500."""
+    if not raw_body:
+        raise BadRequest("Request body must be a JSON object.")
+    try:
+        return json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Request body is not valid JSON.") from None
+
+
+def parse_body(model: type[T], raw_body: bytes | None) -> T:
+    """Validate a JSON body against a pydantic model, reporting every bad field."""
+    from pydantic import ValidationError
+
+    data = parse_json(raw_body)
+    if not isinstance(data, dict):
+        raise BadRequest("Request body must be a JSON object.")
+    try:
+        return model.model_validate(data)  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise ValidationFailed(_summarise(exc), details=field_errors(exc)) from None
+
+
+def field_errors(exc) -> list[dict[str, str]]:
+    """Pydantic errors as ``[{"field": "email", "message": "..."}]``."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "Unknown field."
+        problems.append({"field": field, "message": message})
+    return problems
+
+
+def _summarise(exc) -> str:
+    problems = field_errors(exc)
+    return "Invalid request: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+
+
+def query_int(params: dict[str, str] | None, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within ``[low, high]``; anything else is a field-level 400."""
+    raw = (params or {}).get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ValidationFailed(
+            f"Invalid request: {name}: must be an integer from {low} to {high}.",
+            details=[{"field": name, "message": f"must be an integer from {low} to {high}"}],
+        )
+    return value

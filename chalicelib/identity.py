@@ -1,0 +1,129 @@
+"""Cognito user-pool operations, in the service's own vocabulary.
+
+Wraps the ``cognito-idp`` client: sign-up, confirmation, password login, refresh, sign-out. Every
+Cognito error code that a client can cause maps to one domain error; anything else propagates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from chalicelib import aws, errors
+from chalicelib.settings import get_settings
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    expires_in: int
+    refresh_token: str | None = None
+    token_type: str = "Bearer"
+
+
+_ERRORS: dict[str, type[errors.PhotoscaleError]] = {
+    "UsernameExistsException": errors.UsernameTaken,
+    "AliasExistsException": errors.Conflict,
+    "InvalidPasswordException": errors.ValidationFailed,
+    "InvalidParameterException": errors.ValidationFailed,
+    "NotAuthorizedException": errors.InvalidCredentials,
+    "UserNotFoundException": errors.InvalidCredentials,
+    "UserNotConfirmedException": errors.AccountNotConfirmed,
+    "CodeMismatchException": errors.BadRequest,
+    "ExpiredCodeException": errors.BadRequest,
+    "TooManyRequestsException": errors.TooManyRequests,
+    "LimitExceededException": errors.TooManyRequests,
+    "TooManyFailedAttemptsException": errors.TooManyRequests,
+}
+
+
+def _translate(exc: ClientError, message: str | None = None) -> errors.PhotoscaleError | ClientError:
+    code = exc.response.get("Error", {}).get("Code", "")
+    error_class = _ERRORS.get(code)
+    if error_class is None:
+        return exc
+    text = message or exc.response.get("Error", {}).get("Message") or code
+    if error_class is errors.ValidationFailed and code == "InvalidPasswordException":
+        return errors.ValidationFailed(
+            "Password is too weak: use at least 8 characters with upper and lower case letters and a digit.",
+            details=[{"field": "password", "message": "too weak"}],
+        )
+    return error_class(text)
+
+
+def _idp():
+    return aws.client("cognito-idp")
+
+
+def sign_up(username: str, email: str, password: str) -> bool:
+    """Create the account; returns whether it is already confirmed (stage setting)."""
+    settings = get_settings()
+    try:
+        _idp().sign_up(
+            ClientId=settings.user_pool_client_id,
+            Username=username,
+            Password=password,
+            UserAttributes=[{"Name": "email", "Value": email}],
+        )
+        if settings.auto_confirm_signup:
+            _idp().admin_confirm_sign_up(UserPoolId=settings.user_pool_id, Username=username)
+    except ClientError as exc:
+        message = "That username is taken." if "UsernameExists" in str(exc) else None
+        raise _translate(exc, message) from exc
+    return settings.auto_confirm_signup
+
+
+def confirm_sign_up(username: str, code: str) -> None:
+    try:
+        _idp().confirm_sign_up(
+            ClientId=get_settings().user_pool_client_id, Username=username, ConfirmationCode=code
+        )
+    except ClientError as exc:
+        raise _translate(exc) from exc
+
+
+def log_in(username: str, password: str) -> TokenSet:
+    try:
+        result = _idp().initiate_auth(
+            ClientId=get_settings().user_pool_client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": password},
+        )
+    except ClientError as exc:
+        raise _translate(exc, "Wrong username or password.") from exc
+    return _token_set(result)
+
+
+def refresh(refresh_token: str) -> TokenSet:
+    try:
+        result = _idp().initiate_auth(
+            ClientId=get_settings().user_pool_client_id,
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": refresh_token},
+        )
+    except ClientError as exc:
+        raise _translate(exc, "Refresh token is invalid or has been revoked.") from exc
+    except KeyError:  # moto raises a bare KeyError for a refresh token it never issued
+        raise errors.Unauthorized("Refresh token is invalid or has been revoked.") from None
+    return _token_set(result)
+
+
+def sign_out(access_token: str) -> None:
+    """Invalidate the user's refresh tokens in Cognito (all devices), best effort."""
+    try:
+        _idp().global_sign_out(AccessToken=access_token)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NotAuthorizedException":
+            raise
+
+
+def _token_set(result: dict) -> TokenSet:
+    if "AuthenticationResult" not in result:
+        challenge = result.get("ChallengeName", "an unsupported challenge")
+        raise errors.Forbidden(f"Sign-in requires {challenge}.")
+    auth = result["AuthenticationResult"]
+    return TokenSet(
+        access_token=auth["AccessToken"],
+        expires_in=int(auth.get("ExpiresIn", 3600)),
+        refresh_token=auth.get("RefreshToken"),
+    )

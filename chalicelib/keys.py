@@ -1,0 +1,99 @@
+"""Key design: every DynamoDB key and S3 key the service writes, as pure functions.
+
+Nothing here does I/O. The scale simulator in ``bench/`` drives these same functions, so the load
+it reports per partition key is the load this code would really put on DynamoDB.
+
+Rules:
+- Ids are ULIDs: 48-bit millisecond time + 80 random bits in Crockford base32, so they sort by
+  creation time, are unique without coordination across regions, and never hot-spot a partition.
+- Counters are split into shards ``{kind}#{entity}#{region}#{n}``: writes in one region touch only
+  that region's shards, so concurrent increments in several regions never overwrite each other
+  under last-writer-wins global-table replication. Reads sum every region's shards.
+- Originals live under ``uploads/`` (private, never served); renditions under ``media/`` with a
+  version in the path, so CDN caches never see a changed object under an old URL.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+UPLOADS_PREFIX = "uploads/"
+MEDIA_PREFIX = "media/"
+
+
+def new_id(now_ms: int | None = None, randomness: bytes | None = None) -> str:
+    """A 26-character ULID, lexicographically ordered by creation time."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rand = os.urandom(10) if randomness is None else randomness
+    value = (ms << 80) | int.from_bytes(rand, "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def stable_shard(value: str, shards: int) -> int:
+    """A stable shard number in ``[0, shards)`` for ``value`` (same input, same shard, forever)."""
+    if shards <= 1:
+        return 0
+    digest = hashlib.blake2b(value.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shards
+
+
+# --- counters -------------------------------------------------------------------------------
+
+def counter_shard_id(kind: str, entity: str, region: str, shard: int) -> str:
+    """The item holding one region's shard ``shard`` of counter ``kind`` of ``entity``."""
+    return f"{kind}#{entity}#{region}#{shard}"
+
+
+def counter_meta_id(kind: str, entity: str) -> str:
+    """The item recording how many shards counter ``kind`` of ``entity`` is spread over."""
+    return f"{kind}#{entity}#meta"
+
+
+def counter_shard_ids(kind: str, entity: str, regions: tuple[str, ...], shards: int) -> list[str]:
+    """Every shard item a read of the counter must sum."""
+    return [counter_shard_id(kind, entity, r, n) for r in regions for n in range(shards)]
+
+
+# --- photos ---------------------------------------------------------------------------------
+
+def owner_sort_key(created_at: str, photo_id: str) -> str:
+    """Sort key of a photo in its owner's listing: creation time, then id for ties."""
+    return f"{created_at}#{photo_id}"
+
+
+def upload_key(owner: str, photo_id: str) -> str:
+    """Where the client uploads the original (private; S3 notifies the uploads queue)."""
+    return f"{UPLOADS_PREFIX}{owner}/{photo_id}"
+
+
+def parse_upload_key(key: str) -> tuple[str, str] | None:
+    """``(owner, photo_id)`` from an upload key, or None for any other key."""
+    if not key.startswith(UPLOADS_PREFIX):
+        return None
+    parts = key[len(UPLOADS_PREFIX):].split("/")
+    if len(parts) != 2 or not all(parts):
+        return None
+    return parts[0], parts[1]
+
+
+def rendition_key(photo_id: str, version: str, name: str, extension: str) -> str:
+    """A rendition's key: versioned, so a new edit is a new URL and CDN copies stay immutable."""
+    return f"{MEDIA_PREFIX}renditions/{photo_id}/{version}/{name}.{extension}"
+
+
+def rendition_prefix(photo_id: str) -> str:
+    return f"{MEDIA_PREFIX}renditions/{photo_id}/"
+
+
+def media_url(base_url: str, key: str) -> str:
+    """Public URL of a ``media/`` key: the site serves ``/media/*`` from the media bucket."""
+    if not key.startswith(MEDIA_PREFIX):
+        raise ValueError(f"not a public media key: {key}")
+    return f"{base_url.rstrip('/')}/{key[len(MEDIA_PREFIX):]}"

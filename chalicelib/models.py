@@ -1,0 +1,114 @@
+"""PynamoDB models: the storage shape of each table in ``infra/stateful.yaml``.
+
+Table names are not known at import time (they come from the stage's settings), so each model
+names the setting holding its table and :func:`bound` points it at that table on first use.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib import aws
+from chalicelib.settings import get_settings
+
+
+class _Table(Model):
+    class Meta:
+        table_name = "unbound"
+
+    settings_attr = ""
+
+
+class UserRecord(_Table):
+    """A profile. Identity (password, email verification) lives in Cognito."""
+
+    class Meta:
+        table_name = "unbound"
+
+    settings_attr = "users_table"
+    username = UnicodeAttribute(hash_key=True)
+    email = UnicodeAttribute(null=True)
+    display_name = UnicodeAttribute(null=True)
+    bio = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class RevokedTokenRecord(_Table):
+    """A signed-out access token, kept until the token would have expired anyway.
+
+    ``expires_at`` is the table's TTL attribute. DynamoDB deletes expired items lazily (and moto
+    never does), so readers treat an expired record as absent.
+    """
+
+    class Meta:
+        table_name = "unbound"
+
+    settings_attr = "sessions_table"
+    token_id = UnicodeAttribute(hash_key=True)
+    username = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class CounterRecord(_Table):
+    """One shard of a counter, or (``#meta`` items) the shard count of a counter."""
+
+    class Meta:
+        table_name = "unbound"
+
+    settings_attr = "counters_table"
+    counter_id = UnicodeAttribute(hash_key=True)
+    n = NumberAttribute(null=True)
+    shards = NumberAttribute(null=True)
+
+
+class OwnerIndex(GlobalSecondaryIndex):
+    """A user's photos, newest first (``owner_sort`` = created_at#photo_id)."""
+
+    class Meta:
+        index_name = "by_owner"
+        projection = AllProjection()
+
+    owner = UnicodeAttribute(hash_key=True)
+    owner_sort = UnicodeAttribute(range_key=True)
+
+
+class RenditionAttribute(MapAttribute):
+    key = UnicodeAttribute()
+    width = NumberAttribute()
+    height = NumberAttribute()
+    content_type = UnicodeAttribute()
+
+
+class PhotoRecord(_Table):
+    class Meta:
+        table_name = "unbound"
+
+    settings_attr = "photos_table"
+    photo_id = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()
+    owner_sort = UnicodeAttribute()
+    by_owner = OwnerIndex()
+    caption = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    error = UnicodeAttribute(null=True)
+    content_type = UnicodeAttribute()
+    declared_size = NumberAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute(null=True)
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    version = UnicodeAttribute(null=True)
+    renditions = MapAttribute(null=True)
+    pending_edits = UnicodeSetAttribute(null=True)
+    correlation_id = UnicodeAttribute(null=True)
+
+
+def bound(model: type[_Table]) -> type[_Table]:
+    """``model`` pointed at its stage table (cheap after the first call)."""
+    return aws.bind_model(model, getattr(get_settings(), model.settings_attr))

@@ -1,0 +1,141 @@
+"""Typed settings for every Lambda function, read from the environment once and on demand.
+
+Each stage's environment comes from the CloudFormation outputs of ``infra/stateful.yaml`` (output
+``UsersTable`` becomes ``USERS_TABLE``) plus a few plain settings in ``.chalice/config.json``.
+Nothing here runs at import time: :func:`get_settings` reads and validates the environment on first
+use and caches the frozen result for the warm life of the function.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+
+class SettingsError(RuntimeError):
+    """The environment lacks a required setting or holds an invalid value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    aws_endpoint: str | None
+    users_table: str
+    sessions_table: str
+    photos_table: str
+    counters_table: str
+    graph_table: str
+    feeds_table: str
+    idempotency_table: str
+    jobs_table: str
+    media_bucket: str
+    uploads_queue_url: str
+    edits_queue_url: str
+    fanout_queue_url: str
+    user_pool_id: str
+    user_pool_client_id: str
+    cursor_secret_arn: str
+    media_base_url: str = "/media"
+    auto_confirm_signup: bool = False
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    upload_url_expiry_seconds: int = 300
+    celebrity_follower_threshold: int = 10_000
+    counter_default_shards: int = 1
+    aws_connect_timeout: float = 2.0
+    aws_read_timeout: float = 5.0
+    aws_max_attempts: int = 3
+    active_regions: tuple[str, ...] = ()
+
+    @property
+    def cognito_issuer(self) -> str:
+        """The ``iss`` claim Cognito puts in this pool's tokens (moto uses the same form)."""
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the pool publishes its signing keys: AWS's issuer URL, or the endpoint override."""
+        base = self.aws_endpoint or f"https://cognito-idp.{self.region}.amazonaws.com"
+        return f"{base.rstrip('/')}/{self.user_pool_id}/.well-known/jwks.json"
+
+
+_REQUIRED = {
+    "users_table": "USERS_TABLE",
+    "sessions_table": "SESSIONS_TABLE",
+    "photos_table": "PHOTOS_TABLE",
+    "counters_table": "COUNTERS_TABLE",
+    "graph_table": "GRAPH_TABLE",
+    "feeds_table": "FEEDS_TABLE",
+    "idempotency_table": "IDEMPOTENCY_TABLE",
+    "jobs_table": "JOBS_TABLE",
+    "media_bucket": "MEDIA_BUCKET",
+    "uploads_queue_url": "UPLOADS_QUEUE_URL",
+    "edits_queue_url": "EDITS_QUEUE_URL",
+    "fanout_queue_url": "FANOUT_QUEUE_URL",
+    "user_pool_id": "USER_POOL_ID",
+    "user_pool_client_id": "USER_POOL_CLIENT_ID",
+    "cursor_secret_arn": "CURSOR_SECRET_ARN",
+}
+
+_INTEGERS = {
+    "max_upload_bytes": "MAX_UPLOAD_BYTES",
+    "max_image_pixels": "MAX_IMAGE_PIXELS",
+    "upload_url_expiry_seconds": "UPLOAD_URL_EXPIRY_SECONDS",
+    "celebrity_follower_threshold": "CELEBRITY_FOLLOWER_THRESHOLD",
+    "counter_default_shards": "COUNTER_DEFAULT_SHARDS",
+    "aws_max_attempts": "AWS_MAX_ATTEMPTS",
+}
+
+_FLOATS = {"aws_connect_timeout": "AWS_CONNECT_TIMEOUT", "aws_read_timeout": "AWS_READ_TIMEOUT"}
+
+
+def load_settings(environ: dict[str, str] | os._Environ[str]) -> Settings:
+    """Build :class:`Settings` from a mapping, naming every missing or invalid variable at once."""
+    problems: list[str] = []
+    values: dict[str, object] = {}
+    for attr, name in _REQUIRED.items():
+        value = environ.get(name, "").strip()
+        if not value:
+            problems.append(f"{name} is required")
+        values[attr] = value
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        problems.append("AWS_REGION is required")
+    for attr, name in _INTEGERS.items():
+        if name in environ:
+            try:
+                values[attr] = int(environ[name])
+            except ValueError:
+                problems.append(f"{name} must be an integer, got {environ[name]!r}")
+                continue
+            if values[attr] <= 0:  # type: ignore[operator]
+                problems.append(f"{name} must be positive")
+    for attr, name in _FLOATS.items():
+        if name in environ:
+            try:
+                values[attr] = float(environ[name])
+            except ValueError:
+                problems.append(f"{name} must be a number, got {environ[name]!r}")
+    if problems:
+        raise SettingsError("invalid settings: " + "; ".join(problems))
+    return Settings(
+        stage=environ.get("PHOTOSCALE_STAGE", "local"),
+        region=region or "",
+        aws_endpoint=environ.get("PHOTOSCALE_AWS_ENDPOINT") or None,
+        media_base_url=environ.get("MEDIA_BASE_URL", "/media").rstrip("/"),
+        active_regions=tuple(r.strip() for r in environ.get("ACTIVE_REGIONS", "").split(",") if r.strip()),
+        auto_confirm_signup=environ.get("AUTO_CONFIRM_SIGNUP", "false").lower() in ("1", "true", "yes"),
+        **values,  # type: ignore[arg-type]
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, validated on first use."""
+    return load_settings(os.environ)
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,71 @@
+"""Verification of Cognito access tokens, for real.
+
+RS256 signature against the user pool's JWKS (fetched once and cached across invocations, refreshed
+when an unknown ``kid`` appears), then ``exp``, ``iss``, ``token_use == "access"`` and the app
+client id. Anything else is :class:`~chalicelib.errors.Unauthorized`.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import jwt
+
+from chalicelib.errors import Unauthorized
+from chalicelib.settings import get_settings
+
+_LEEWAY_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    username: str
+    subject: str
+    token_id: str
+    expires_at: int
+
+
+@functools.lru_cache(maxsize=4)
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=5)
+
+
+def bearer_token(header: str | None) -> str:
+    """The token from an ``Authorization: Bearer <token>`` header."""
+    if not header:
+        raise Unauthorized("Missing Authorization header.")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization header must be 'Bearer <access token>'.")
+    return token.strip()
+
+
+def verify_access_token(token: str) -> AccessClaims:
+    """Verify an access token issued by the stage's user pool to its app client."""
+    settings = get_settings()
+    try:
+        signing_key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
+        claims = jwt.decode(
+            token,
+            signing_key.key,
+            algorithms=["RS256"],
+            issuer=settings.cognito_issuer,
+            leeway=_LEEWAY_SECONDS,
+            options={"require": ["exp", "iss", "token_use", "client_id", "jti"], "verify_aud": False},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("Access token has expired.") from None
+    except jwt.PyJWKClientConnectionError:
+        raise  # the key set is unreachable: a server-side failure, not the caller's
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"Access token is invalid: {exc}.") from None
+    if claims.get("token_use") != "access":
+        raise Unauthorized("Token is not an access token.")
+    if claims.get("client_id") != settings.user_pool_client_id:
+        raise Unauthorized("Token was issued to another client.")
+    username = claims.get("username") or claims.get("cognito:username")
+    if not username:
+        raise Unauthorized("Token names no user.")
+    return AccessClaims(
+        username=username, subject=claims["sub"], token_id=claims["jti"], expires_at=int(claims["exp"])
+    )

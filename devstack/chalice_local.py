@@ -1,0 +1,82 @@
+"""``chalice local`` with API Gateway's authorizer and gateway-response behaviour.
+
+Local stand-in, dev-only. Two things API Gateway does that chalice local does not:
+
+1. A built-in authorizer that raises ``Exception("Unauthorized")`` makes API Gateway answer 401.
+   Chalice local instead lets the exception escape and drops the connection.
+2. Errors produced by API Gateway itself (401 from the authorizer, 403 denied, unknown route) use
+   the gateway responses that ``infra/post_deploy.py`` installs from ``infra/gateway_responses.json``.
+   Here the same file shapes the same errors, so clients see identical bodies in both places.
+
+Run exactly like the real command: ``python -m devstack.chalice_local local --stage local --port 8001``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from chalice import local as chalice_local
+
+GATEWAY_RESPONSES = Path(__file__).resolve().parent.parent / "infra" / "gateway_responses.json"
+
+
+def _gateway_responses() -> dict:
+    return json.loads(GATEWAY_RESPONSES.read_text())
+
+
+def _response_type(error: chalice_local.LocalGatewayException) -> str:
+    body = error.body or b""
+    if isinstance(error, chalice_local.NotAuthorizedError):
+        return "UNAUTHORIZED"
+    if b"Missing Authentication Token" in body:
+        return "MISSING_AUTHENTICATION_TOKEN"
+    if isinstance(error, chalice_local.ForbiddenError):
+        return "ACCESS_DENIED"
+    return "DEFAULT_5XX" if error.CODE >= 500 else "DEFAULT_4XX"
+
+
+class AuthorizerFailure(chalice_local.LocalGatewayException):
+    """The authorizer crashed: API Gateway answers 500 (AuthorizerConfigurationException)."""
+
+    CODE = 500
+
+
+def install() -> None:
+    """Patch chalice local's gateway to behave as API Gateway does (see module docstring)."""
+    original_authorize = chalice_local.LocalGatewayAuthorizer.authorize
+
+    def authorize(self, raw_path, lambda_event, lambda_context):
+        try:
+            return original_authorize(self, raw_path, lambda_event, lambda_context)
+        except chalice_local.LocalGatewayException:
+            raise
+        except Exception as exc:  # the authorizer's own failure
+            headers = {"x-amzn-RequestId": lambda_context.aws_request_id}
+            if str(exc) == "Unauthorized":
+                raise chalice_local.NotAuthorizedError(headers, b'{"message":"Unauthorized"}') from None
+            raise AuthorizerFailure(headers, b'{"message":null}') from exc
+
+    chalice_local.LocalGatewayAuthorizer.authorize = authorize
+    responses = _gateway_responses()
+
+    def send_error_response(self, error):
+        spec = responses.get(_response_type(error)) or responses["DEFAULT_4XX"]
+        status = int(spec.get("statusCode", error.CODE))
+        body = json.dumps({"error": {"code": spec["code"], "message": spec["message"]}}).encode()
+        headers = {**error.headers, "Content-Type": "application/json"}
+        self._send_http_response(status, headers, body)
+
+    chalice_local.ChaliceRequestHandler._send_error_response = send_error_response
+
+
+def main(argv: list[str]) -> int:
+    install()
+    from chalice.cli import main as chalice_main
+
+    sys.argv = ["chalice", *argv]
+    return chalice_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

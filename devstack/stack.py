@@ -1,0 +1,215 @@
+"""The whole system on one machine: embedded AWS, provisioning, API, event pump and site.
+
+Used by ``make run`` (``python -m devstack.run``) and by the integration and end-to-end test
+fixtures, so tests exercise exactly what developers run. Every process gets its settings the way
+Lambda does in AWS: environment variables named after the CloudFormation outputs.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack import provision as provisioning
+from infra.cfn import load_template, output_env_name
+
+ROOT = Path(__file__).resolve().parent.parent
+STATEFUL_TEMPLATE = ROOT / "infra" / "stateful.yaml"
+REGION = "us-east-1"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll ``predicate`` until it is true, failing with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+@dataclass
+class StackConfig:
+    host: str = "127.0.0.1"
+    aws_port: int = 4566
+    api_port: int = 8001
+    site_port: int = 8000
+    stage: str = "local"
+    run_pump: bool = True
+    run_site: bool = True
+    pump_retry_delay_seconds: int = 1
+    log_dir: Path | None = None  # None: children inherit stdout/stderr
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def ephemeral(cls, **overrides) -> StackConfig:
+        """Free ports everywhere (tests run beside a developer's ``make run``)."""
+        return cls(aws_port=free_port(), api_port=free_port(), site_port=free_port(), **overrides)
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.outputs: dict[str, str] = {}
+        self.env: dict[str, str] = {}
+        self._processes: list[subprocess.Popen] = []
+        self._site = None
+        self._site_thread: threading.Thread | None = None
+
+    # -- addresses ---------------------------------------------------------------------------
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.config.host}:{self.config.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        """chalice local itself (routes without the ``/api`` prefix)."""
+        return f"http://{self.config.host}:{self.config.api_port}"
+
+    @property
+    def site_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.site_port}"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        try:
+            self._start_aws()
+            self._provision()
+            self._start_api()
+            if self.config.run_pump:
+                self._start_pump()
+            if self.config.run_site:
+                self._start_site()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._site is not None:
+            self._site.shutdown()
+            self._site.server_close()
+            self._site = None
+        for process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in reversed(self._processes):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._processes.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def base_env(self) -> dict[str, str]:
+        env = {
+            k: v for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "PHOTOSCALE_")) and k not in ("PYTHONPATH",)
+        }
+        env.update(
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_REGION=REGION,
+            AWS_DEFAULT_REGION=REGION,
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        if self.config.log_dir is not None:
+            self.config.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (owned by the child)
+            stdio = {"stdout": out, "stderr": subprocess.STDOUT}
+        else:
+            stdio = {}
+        process = subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, **stdio)
+        self._processes.append(process)
+        return process
+
+    def _start_aws(self) -> None:
+        process = self._spawn(
+            "moto",
+            [sys.executable, "-m", "moto.server", "-H", self.config.host, "-p", str(self.config.aws_port)],
+            self.base_env(),
+        )
+        wait_for(
+            lambda: process.poll() is None and _port_open(self.config.host, self.config.aws_port),
+            timeout=30, what=f"the embedded AWS on {self.aws_endpoint}",
+        )
+        if process.poll() is not None:
+            raise RuntimeError("moto server exited; is the port in use?")
+
+    def _provision(self) -> None:
+        env = self.base_env()
+        clients = provisioning.make_clients(self.aws_endpoint, REGION)
+        self.outputs = provisioning.provision(
+            load_template(STATEFUL_TEMPLATE), stage=self.config.stage, clients=clients
+        )
+        env.update({output_env_name(name): value for name, value in self.outputs.items()})
+        env["PHOTOSCALE_AWS_ENDPOINT"] = self.aws_endpoint
+        env.update(self.config.extra_env)
+        self.env = env
+
+    def _start_api(self) -> None:
+        process = self._spawn(
+            "api",
+            [sys.executable, "-m", "devstack.chalice_local", "local", "--stage", self.config.stage,
+             "--host", self.config.host, "--port", str(self.config.api_port), "--no-autoreload"],
+            self.env,
+        )
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError("chalice local exited during start-up (see its log)")
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=5) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_for(healthy, timeout=60, what=f"chalice local on {self.api_url}", interval=0.2)
+
+    def _start_pump(self) -> None:
+        self._spawn(
+            "pump",
+            [sys.executable, "-m", "devstack.event_pump", "--app-dir", str(ROOT), "--endpoint", self.aws_endpoint,
+             "--region", REGION, "--retry-delay-seconds", str(self.config.pump_retry_delay_seconds)],
+            self.env,
+        )
+
+    def _start_site(self) -> None:
+        from devstack.edge_server import make_server
+
+        self._site = make_server(
+            self.config.host, self.config.site_port, api_url=self.api_url,
+            aws_endpoint=self.aws_endpoint, media_bucket=self.outputs["MediaBucket"], region=REGION,
+        )
+        self._site_thread = threading.Thread(target=self._site.serve_forever, name="site", daemon=True)
+        self._site_thread.start()
