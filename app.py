@@ -10,10 +10,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from chalice import Chalice, ConvertToMiddleware
 from chalice.app import AuthResponse
 
-from chalicelib import auth, health, http, users
+from chalicelib import auth, health, http, photos, users
 from chalicelib.errors import Unauthorized
 from chalicelib.observability import logger, metrics
-from chalicelib.schemas import Confirm, LogIn, ProfileUpdate, Refresh, SignUp
+from chalicelib.schemas import CaptionUpdate, Confirm, LogIn, NewPhoto, ProfileUpdate, Refresh, SignUp
+from chalicelib.settings import event_source_queue
 
 app = Chalice(app_name="photoscale")
 app.register_middleware(
@@ -101,6 +102,58 @@ def update_me():
 @app.route("/users/{username}", methods=["GET"])
 def get_user(username):
     return http.json_response(users.profile(username))
+
+
+@app.route("/photos", methods=["POST"], authorizer=bearer_auth)
+def create_photo():
+    body = http.parse_body(NewPhoto, app.current_request.raw_body)
+    created = photos.create_photo(_caller()["username"], body.content_type, body.size, body.caption)
+    return http.json_response(created, status=201)
+
+
+@app.route("/photos/{photo_id}", methods=["GET"])
+def get_photo(photo_id):
+    return http.json_response(photos.get_photo(photo_id))
+
+
+@app.route("/photos/{photo_id}", methods=["PATCH"], authorizer=bearer_auth)
+def update_photo(photo_id):
+    body = http.parse_body(CaptionUpdate, app.current_request.raw_body)
+    photos.update_caption(photo_id, _caller()["username"], body.caption)
+    return http.json_response(photos.get_photo(photo_id))
+
+
+@app.route("/photos/{photo_id}", methods=["DELETE"], authorizer=bearer_auth)
+def delete_photo(photo_id):
+    photos.delete_photo(photo_id, _caller()["username"])
+    return http.no_content()
+
+
+@app.route("/photos/{photo_id}/edits", methods=["POST"], authorizer=bearer_auth)
+def edit_photo(photo_id):
+    edits = http.parse_json(app.current_request.raw_body)
+    return http.json_response(photos.request_edit(photo_id, _caller()["username"], edits), status=202)
+
+
+@app.route("/users/{username}/photos", methods=["GET"])
+def list_user_photos(username):
+    params = app.current_request.query_params
+    limit = http.query_int(params, "limit", default=20, low=1, high=100)
+    return http.json_response(photos.list_user_photos(username, limit, (params or {}).get("cursor")))
+
+
+@app.on_sqs_message(queue=event_source_queue("UPLOADS_QUEUE_NAME"), batch_size=10)
+def process_uploads(event):
+    from chalicelib import pipeline  # imaging code loads only in the worker function
+
+    return pipeline.handle_uploads(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=event_source_queue("EDITS_QUEUE_NAME"), batch_size=5)
+def process_edits(event):
+    from chalicelib import pipeline
+
+    return pipeline.handle_edits(event.to_dict(), event.context)
 
 
 # ----- End of event handlers --------------------------------------------------------------

@@ -84,6 +84,12 @@ class PhotoNotFound(NotFound):
     code = "photo_not_found"
 
 
+class NotPhotoOwner(Forbidden):
+    """Only the photo's owner may change or delete it."""
+
+    code = "not_photo_owner"
+
+
 class Conflict(PhotoscaleError):
     """The request conflicts with the current state."""
 
@@ -92,6 +98,12 @@ class Conflict(PhotoscaleError):
 
 class UsernameTaken(Conflict):
     code = "username_taken"
+
+
+class PhotoNotReady(Conflict):
+    """The photo is still processing (or failed), so it cannot be edited yet."""
+
+    code = "photo_not_ready"
 
 
 class PayloadTooLarge(PhotoscaleError):

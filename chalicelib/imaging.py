@@ -57,9 +57,9 @@ __all__ = [
 
 JPEG_QUALITY = 82
 WEBP_QUALITY = 80
-# libwebp effort 0..6. 4 is libwebp's default; measured on medium: effort 4 ≈ 3x the CPU of effort 1
-# for ~6 % smaller files. Thumb/medium are the bytes the feed serves, so the better ratio is worth it.
-WEBP_EFFORT = 4
+# libwebp effort 0..6 (default 4). Measured on the bench photo's medium rendition: effort 2 costs ~1/3 of the
+# CPU of effort 4 for files ~5 % larger; Lambda bills the CPU on every upload, so 2.
+WEBP_EFFORT = 2
 BLUR_MAX = 50.0
 SHARPEN_MAX = 10.0
 ROTATIONS = (90, 180, 270)

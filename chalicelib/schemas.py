@@ -88,3 +88,25 @@ class ProfileUpdate(_Body):
         if value is not None and _CONTROL.search(value):
             raise ValueError("must not contain control characters")
         return value
+
+
+class NewPhoto(_Body):
+    content_type: str = Field(max_length=100)
+    size: int
+    caption: str | None = Field(default=None, max_length=2200)
+
+    @field_validator("content_type")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class CaptionUpdate(_Body):
+    caption: str = Field(max_length=2200)
+
+    @field_validator("caption")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value

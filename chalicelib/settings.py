@@ -47,6 +47,7 @@ class Settings:
     aws_read_timeout: float = 5.0
     aws_max_attempts: int = 3
     active_regions: tuple[str, ...] = ()
+    cdn_distribution_id: str | None = None
 
     @property
     def cognito_issuer(self) -> str:
@@ -90,6 +91,18 @@ _INTEGERS = {
 _FLOATS = {"aws_connect_timeout": "AWS_CONNECT_TIMEOUT", "aws_read_timeout": "AWS_READ_TIMEOUT"}
 
 
+def event_source_queue(variable: str) -> str:
+    """A queue name for an ``@app.on_sqs_message`` decorator.
+
+    Chalice reads event sources when it loads ``app.py`` (with the stage's environment variables
+    applied), so this is the one setting read at import time.
+    """
+    name = os.environ.get(variable, "").strip()
+    if not name:
+        raise SettingsError(f"{variable} is required (set per stage in .chalice/config.json)")
+    return name
+
+
 def load_settings(environ: dict[str, str] | os._Environ[str]) -> Settings:
     """Build :class:`Settings` from a mapping, naming every missing or invalid variable at once."""
     problems: list[str] = []
@@ -124,6 +137,7 @@ def load_settings(environ: dict[str, str] | os._Environ[str]) -> Settings:
         region=region or "",
         aws_endpoint=environ.get("PHOTOSCALE_AWS_ENDPOINT") or None,
         media_base_url=environ.get("MEDIA_BASE_URL", "/media").rstrip("/"),
+        cdn_distribution_id=environ.get("CDN_DISTRIBUTION_ID") or None,
         active_regions=tuple(r.strip() for r in environ.get("ACTIVE_REGIONS", "").split(",") if r.strip()),
         auto_confirm_signup=environ.get("AUTO_CONFIRM_SIGNUP", "false").lower() in ("1", "true", "yes"),
         **values,  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ Lambda does in AWS: environment variables named after the CloudFormation outputs
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -111,10 +112,9 @@ class LocalStack:
             self._site.shutdown()
             self._site.server_close()
             self._site = None
-        for process in reversed(self._processes):
+        for process in reversed(self._processes):  # consumers first, the embedded AWS last
             if process.poll() is None:
                 process.terminate()
-        for process in reversed(self._processes):
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -196,12 +196,20 @@ class LocalStack:
 
         wait_for(healthy, timeout=60, what=f"chalice local on {self.api_url}", interval=0.2)
 
+    def stage_config_env(self) -> dict[str, str]:
+        """The stage's ``environment_variables`` from ``.chalice/config.json``, merged as Chalice does."""
+        config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+        env = dict(config.get("environment_variables", {}))
+        env.update(config.get("stages", {}).get(self.config.stage, {}).get("environment_variables", {}))
+        return env
+
     def _start_pump(self) -> None:
+        # chalice local applies the stage's config variables itself; the pump gets them here.
         self._spawn(
             "pump",
             [sys.executable, "-m", "devstack.event_pump", "--app-dir", str(ROOT), "--endpoint", self.aws_endpoint,
              "--region", REGION, "--retry-delay-seconds", str(self.config.pump_retry_delay_seconds)],
-            self.env,
+            {**self.env, **self.stage_config_env()},
         )
 
     def _start_site(self) -> None:

@@ -1,0 +1,251 @@
+"""Queue-driven photo workers: uploads become renditions, edits become new versions.
+
+Each SQS record is one unit of work. Batches report partial failures (Powertools
+``BatchProcessor``), so a poison message retries alone and lands in the DLQ after the queue's
+``maxReceiveCount`` while its batch-mates succeed. Side effects run at most once per object version
+(Powertools idempotency on DynamoDB), and every state change is a conditional write, so a
+redelivered message or a duplicate S3 notification never counts a photo twice.
+
+The worker trusts nothing the client said: :mod:`chalicelib.imaging` sniffs the real bytes,
+enforces size and pixel limits, applies orientation, strips metadata and converts to sRGB.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from pynamodb.transactions import TransactWrite
+
+from chalicelib import aws, counters, imaging, keys
+from chalicelib.models import PhotoRecord, bound
+from chalicelib.observability import adopt_correlation_id, logger, metrics
+from chalicelib.photos import FAILED, PENDING, READY, content_version
+from chalicelib.settings import get_settings
+from chalicelib.users import PHOTOS, now_iso
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+# --- Lambda entry points ----------------------------------------------------------------------
+
+def handle_uploads(event: dict, context: Any) -> dict:
+    """S3 ``ObjectCreated`` notifications (via the uploads queue) → renditions."""
+    return _process_batch(event, context, _upload_record)
+
+
+def handle_edits(event: dict, context: Any) -> dict:
+    """Edit requests queued by the API → a new version of the renditions."""
+    return _process_batch(event, context, _edit_record)
+
+
+def _process_batch(event: dict, context: Any, record_handler) -> dict:
+    _idempotency_config().register_lambda_context(context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=BatchProcessor(EventType.SQS), context=context
+    )
+
+
+# --- records ----------------------------------------------------------------------------------
+
+def _upload_record(record: SQSRecord) -> None:
+    body = json.loads(record.body)
+    if body.get("Event") == "s3:TestEvent":  # sent once when the bucket notification is configured
+        return
+    for s3_record in body.get("Records", []):
+        bucket = s3_record["s3"]["bucket"]["name"]
+        obj = s3_record["s3"]["object"]
+        key = unquote_plus(obj["key"])  # S3 URL-encodes keys in notifications
+        if keys.parse_upload_key(key) is None:
+            logger.warning("ignoring object outside the uploads prefix", extra={"key": key})
+            continue
+        _idempotent(process_upload)(
+            upload={"bucket": bucket, "key": key, "etag": obj.get("eTag", ""), "sequencer": obj.get("sequencer", "")}
+        )
+
+
+def _edit_record(record: SQSRecord) -> None:
+    adopt_correlation_id(record.raw_event)
+    _idempotent(process_edit)(job=json.loads(record.body))
+
+
+# --- the work ---------------------------------------------------------------------------------
+
+def process_upload(upload: dict) -> str:
+    """Turn one uploaded original into renditions and mark the photo ready (or failed)."""
+    owner, photo_id = keys.parse_upload_key(upload["key"])
+    model = bound(PhotoRecord)
+    try:
+        record = model.get(photo_id, consistent_read=True)
+    except model.DoesNotExist:
+        logger.info("upload for a deleted photo: removing it", extra={"photo_id": photo_id})
+        aws.client("s3").delete_object(Bucket=upload["bucket"], Key=upload["key"])
+        return "orphan"
+    if record.correlation_id:
+        logger.set_correlation_id(record.correlation_id)
+    if record.owner != owner:
+        logger.warning("upload key owner mismatch", extra={"photo_id": photo_id, "owner": owner})
+        return "ignored"
+    if record.status != PENDING:
+        if record.status == READY:
+            _announce_ready(record)  # the fan-out may not have been sent before a crash
+        return "already-processed"
+    settings = get_settings()
+    s3 = aws.client("s3")
+    head = s3.head_object(Bucket=upload["bucket"], Key=upload["key"])
+    if head["ContentLength"] > settings.max_upload_bytes:
+        return _mark_failed(record, "The file is larger than the upload limit.")
+    data = s3.get_object(Bucket=upload["bucket"], Key=upload["key"])["Body"].read()
+    try:
+        processed = imaging.process_photo(
+            data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
+        )
+    except imaging.ImageRejected as exc:
+        return _mark_failed(record, exc.message)
+    version = content_version(head.get("ETag", ""), "original")
+    renditions = _store_renditions(photo_id, version, processed)
+    counter, counter_actions = counters.increment_action(PHOTOS, owner, 1)
+    try:
+        with TransactWrite(connection=model._get_connection().connection) as tx:
+            tx.update(
+                record,
+                actions=[
+                    PhotoRecord.status.set(READY),
+                    PhotoRecord.width.set(processed.width),
+                    PhotoRecord.height.set(processed.height),
+                    PhotoRecord.version.set(version),
+                    PhotoRecord.renditions.set(renditions),
+                    PhotoRecord.updated_at.set(now_iso()),
+                    PhotoRecord.error.remove(),
+                ],
+                condition=PhotoRecord.status == PENDING,
+            )
+            tx.update(counter, actions=counter_actions)
+    except Exception as exc:
+        if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
+            return "already-processed"  # a concurrent delivery finished first
+        raise
+    metrics.add_metric(name="PhotosProcessed", unit="Count", value=1)
+    record.status = READY
+    _announce_ready(record)
+    return "ready"
+
+
+def process_edit(job: dict) -> str:
+    """Render a new version of a ready photo with the requested edits applied to the original."""
+    model = bound(PhotoRecord)
+    try:
+        record = model.get(job["photo_id"], consistent_read=True)
+    except model.DoesNotExist:
+        return "photo-deleted"
+    if record.status != READY:
+        return "not-ready"
+    settings = get_settings()
+    s3 = aws.client("s3")
+    original = s3.get_object(Bucket=settings.media_bucket, Key=keys.upload_key(record.owner, record.photo_id))
+    version = content_version(original.get("ETag", ""), json.dumps(job["edits"], sort_keys=True), job["edit_id"])
+    if record.version == version:
+        return "already-applied"
+    try:
+        processed = imaging.process_photo(
+            original["Body"].read(), max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels,
+            edits=imaging.Edits.from_dict(job["edits"]),
+        )
+    except (imaging.ImageRejected, ValueError) as exc:
+        message = getattr(exc, "message", str(exc))
+        record.update(actions=[PhotoRecord.error.set(f"Edit failed: {message}")])
+        return "rejected"
+    old_version = record.version
+    renditions = _store_renditions(record.photo_id, version, processed)
+    record.update(
+        actions=[
+            PhotoRecord.width.set(processed.width),
+            PhotoRecord.height.set(processed.height),
+            PhotoRecord.version.set(version),
+            PhotoRecord.renditions.set(renditions),
+            PhotoRecord.updated_at.set(now_iso()),
+            PhotoRecord.error.remove(),
+        ],
+        condition=PhotoRecord.status == READY,
+    )
+    if old_version and old_version != version:
+        _delete_version(record.photo_id, old_version)
+    metrics.add_metric(name="PhotoEditsApplied", unit="Count", value=1)
+    return "applied"
+
+
+def _store_renditions(photo_id: str, version: str, processed: imaging.ProcessedPhoto) -> dict:
+    """Write every rendition under its versioned key; returns the record's ``renditions`` map."""
+    s3 = aws.client("s3")
+    bucket = get_settings().media_bucket
+    stored: dict[str, dict] = {}
+    for rendition in processed.renditions:
+        key = keys.rendition_key(photo_id, version, rendition.name, rendition.extension)
+        s3.put_object(Bucket=bucket, Key=key, Body=rendition.body, ContentType=rendition.content_type,
+                      CacheControl=IMMUTABLE)
+        entry = stored.setdefault(rendition.name, {})
+        if rendition.extension == "webp":
+            entry["webp_key"] = key
+        else:
+            entry.update(key=key, width=rendition.width, height=rendition.height, content_type=rendition.content_type)
+    return stored
+
+
+def _delete_version(photo_id: str, version: str) -> None:
+    s3 = aws.client("s3")
+    bucket = get_settings().media_bucket
+    prefix = f"{keys.rendition_prefix(photo_id)}{version}/"
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    if listed:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": o["Key"]} for o in listed], "Quiet": True})
+
+
+def _mark_failed(record: PhotoRecord, message: str) -> str:
+    logger.info("photo rejected", extra={"photo_id": record.photo_id, "reason": message})
+    try:
+        record.update(
+            actions=[PhotoRecord.status.set(FAILED), PhotoRecord.error.set(message),
+                     PhotoRecord.updated_at.set(now_iso())],
+            condition=PhotoRecord.status == PENDING,
+        )
+    except Exception as exc:
+        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+            raise
+    metrics.add_metric(name="PhotosRejected", unit="Count", value=1)
+    return "failed"
+
+
+def _announce_ready(record: PhotoRecord) -> None:
+    """Tell the feed fan-out worker that a photo is ready (idempotent downstream)."""
+    aws.client("sqs").send_message(
+        QueueUrl=get_settings().fanout_queue_url,
+        MessageBody=json.dumps({"type": "photo_ready", "photo_id": record.photo_id, "owner": record.owner,
+                                "created_at": record.created_at}),
+    )
+
+
+# --- idempotency ------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(expires_after_seconds=24 * 3600)
+
+
+@functools.lru_cache(maxsize=None)
+def _idempotent(function):
+    """``function`` wrapped so each distinct payload has its effect once (records in DynamoDB)."""
+    persistence = DynamoDBPersistenceLayer(
+        table_name=get_settings().idempotency_table, boto3_client=aws.client("dynamodb")
+    )
+    keyword = {process_upload: "upload", process_edit: "job"}[function]
+    return idempotent_function(
+        data_keyword_argument=keyword, config=_idempotency_config(), persistence_store=persistence
+    )(function)

@@ -1,0 +1,67 @@
+"""Shared fixtures for integration tests: one real moto server per test session.
+
+Rules: the server is shared, so nothing here (or in a test) resets moto state; every test creates its own
+resources under unique names (random suffix). Credentials are fake and the region is us-east-1.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+REGION = "us-east-1"
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """Start a real moto server on 127.0.0.1 (ephemeral port) for the session; yield its endpoint URL.
+
+    Fake credentials and region us-east-1 are put into the environment for the session and restored after.
+    Nothing is ever reset: tests isolate themselves with unique resource names.
+    """
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in FAKE_AWS_ENV.items():
+            env.setenv(name, value)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_client(moto_server: str) -> Callable[[str], Any]:
+    """Factory: ``aws_client("sqs")`` is a boto3 client for the moto server (fake credentials, us-east-1)."""
+
+    def make(service: str, **kwargs: Any) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=moto_server,
+            region_name=REGION,
+            aws_access_key_id=FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+            **kwargs,
+        )
+
+    return make
+
+
+@pytest.fixture
+def unique_name() -> Callable[[str], str]:
+    """Factory: ``unique_name("uploads")`` -> ``"uploads-1a2b3c4d"``, distinct per call."""
+    return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:8]}"
