@@ -97,3 +97,47 @@ def media_url(base_url: str, key: str) -> str:
     if not key.startswith(MEDIA_PREFIX):
         raise ValueError(f"not a public media key: {key}")
     return f"{base_url.rstrip('/')}/{key[len(MEDIA_PREFIX):]}"
+
+
+# --- social graph and feeds ------------------------------------------------------------------
+# GraphTable (pk, sk). A user's followers are spread over shards, chosen by a stable hash of the
+# follower, so a celebrity's follower list never concentrates on one partition key; the edge in
+# the follower's own ``following`` partition remembers which shard holds its mirror, so unfollow
+# and re-sharding never lose an edge.
+
+def following_pk(follower: str) -> str:
+    """Partition of everyone ``follower`` follows (sk = followee)."""
+    return f"following#{follower}"
+
+
+def followers_pk(followee: str, shard: int) -> str:
+    """One shard of ``followee``'s followers (sk = follower)."""
+    return f"followers#{followee}#{shard}"
+
+
+def follower_shard(follower: str, shards: int) -> int:
+    """Which followers shard a new edge from ``follower`` goes to."""
+    return stable_shard(follower, shards)
+
+
+def liked_pk(user: str) -> str:
+    """Partition of the photos ``user`` liked (sk = photo_id): the per-caller ``liked`` check."""
+    return f"liked#{user}"
+
+
+CELEBRITY_REGISTRY_COPIES = 8
+
+
+def celebrity_registry_pk(copy: int) -> str:
+    """One of several identical copies of the set of celebrity authors (read-sharded hot item)."""
+    return f"celebrities#{copy}"
+
+
+def feed_sort_key(created_at: str, photo_id: str) -> str:
+    """FeedsTable sort key: newest first when queried backwards; ties broken by id."""
+    return f"{created_at}#{photo_id}"
+
+
+def fanout_job_id(photo_id: str) -> str:
+    """JobsTable item holding a fan-out's checkpoint, so a crashed fan-out resumes where it stopped."""
+    return f"fanout#{photo_id}"
