@@ -9,8 +9,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import jwt
-
 from chalicelib.errors import Unauthorized
 from chalicelib.settings import get_settings
 
@@ -26,7 +24,9 @@ class AccessClaims:
 
 
 @functools.lru_cache(maxsize=4)
-def _jwks_client(url: str) -> jwt.PyJWKClient:
+def _jwks_client(url: str):
+    import jwt  # PyJWT + cryptography (~60 ms): only the authorizer function pays for it
+
     return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=5)
 
 
@@ -42,6 +42,8 @@ def bearer_token(header: str | None) -> str:
 
 def verify_access_token(token: str) -> AccessClaims:
     """Verify an access token issued by the stage's user pool to its app client."""
+    import jwt
+
     settings = get_settings()
     try:
         signing_key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
