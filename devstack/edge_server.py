@@ -28,8 +28,12 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
 HASHED_ASSET = re.compile(r"\.[0-9a-f]{8,}\.(js|css|svg|png|woff2?)$")
 
 
-def security_headers(template_path: Path = EDGE_TEMPLATE) -> dict[str, str]:
-    """The headers CloudFront's response-headers policy adds, read from ``infra/edge.yaml``."""
+def security_headers(template_path: Path = EDGE_TEMPLATE, upload_origin: str | None = None) -> dict[str, str]:
+    """The headers CloudFront's response-headers policy adds, read from ``infra/edge.yaml``.
+
+    The CSP's ``connect-src`` names the origin presigned uploads go to (``UploadOrigin``): S3 in
+    AWS, the embedded AWS endpoint here.
+    """
     if not template_path.exists():
         return {}
     from infra.cfn import load_template
@@ -39,6 +43,10 @@ def security_headers(template_path: Path = EDGE_TEMPLATE) -> dict[str, str]:
         if resource.get("Type") != "AWS::CloudFront::ResponseHeadersPolicy":
             continue
         config = resource["Properties"]["ResponseHeadersPolicyConfig"]
+        csp = config.get("SecurityHeadersConfig", {}).get("ContentSecurityPolicy", {})
+        if isinstance(csp.get("ContentSecurityPolicy"), dict):  # !Sub "... ${UploadOrigin} ..."
+            origin = upload_origin or template["Parameters"]["UploadOrigin"]["Default"]
+            csp["ContentSecurityPolicy"] = csp["ContentSecurityPolicy"]["Fn::Sub"].replace("${UploadOrigin}", origin)
         return headers_from_policy(config)
     return {}
 
@@ -115,7 +123,7 @@ class EdgeHandler(BaseHTTPRequestHandler):
             response = connection.getresponse()
             payload = response.read()
             extra = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP | {"date", "server"}]
-            self._send(response.status, payload, extra, security=False)
+            self._send(response.status, payload, extra)
         except OSError:
             self._send(502, b'{"error": {"code": "bad_gateway", "message": "The API is not reachable."}}',
                        [("Content-Type", "application/json")], security=False)
@@ -196,4 +204,5 @@ def make_server(host: str, port: int, *, api_url: str, aws_endpoint: str, media_
         "s3", endpoint_url=aws_endpoint, region_name=region, aws_access_key_id="testing",
         aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}),
     )
-    return EdgeServer((host, port), api_url=api_url, s3=s3, media_bucket=media_bucket, headers=security_headers())
+    return EdgeServer((host, port), api_url=api_url, s3=s3, media_bucket=media_bucket,
+                      headers=security_headers(upload_origin=aws_endpoint))
