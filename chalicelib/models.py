@@ -104,6 +104,7 @@ class PhotoRecord(_Table):
     width = NumberAttribute(null=True)
     height = NumberAttribute(null=True)
     version = UnicodeAttribute(null=True)
+    original_etag = UnicodeAttribute(null=True)
     renditions = MapAttribute(null=True)
     pending_edits = UnicodeSetAttribute(null=True)
     correlation_id = UnicodeAttribute(null=True)
@@ -112,3 +113,68 @@ class PhotoRecord(_Table):
 def bound(model: type[_Table]) -> type[_Table]:
     """``model`` pointed at its stage table (cheap after the first call)."""
     return aws.bind_model(model, getattr(get_settings(), model.settings_attr))
+
+
+class GraphEdgeRecord(_Table):
+    """An item of the social graph (``pk``/``sk`` from :mod:`chalicelib.keys`).
+
+    - following edge: ``pk=following#{follower}``, ``sk=followee``, ``shard`` = the followers shard
+      holding its mirror (so unfollow and resharding never lose the mirror);
+    - followers edge: ``pk=followers#{followee}#{shard}``, ``sk=follower``;
+    - like edge: ``pk=liked#{user}``, ``sk=photo_id``;
+    - celebrity registry copy: ``pk=celebrities#{copy}``, ``sk="registry"``, ``members`` = usernames.
+    """
+
+    class Meta:
+        table_name = "unbound"
+
+    settings_attr = "graph_table"
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    shard = NumberAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    members = UnicodeSetAttribute(null=True)
+
+
+class FeedItemRecord(_Table):
+    """A photo pushed into one reader's feed, with the fields the feed shows denormalised.
+
+    ``feed_sort`` = created_at#photo_id (newest first when queried backwards); ``expires_at`` is the
+    table's TTL attribute (feeds keep 30 days of pushed entries; older pages come from listings).
+    """
+
+    class Meta:
+        table_name = "unbound"
+
+    settings_attr = "feeds_table"
+    feed_owner = UnicodeAttribute(hash_key=True)
+    feed_sort = UnicodeAttribute(range_key=True)
+    photo_id = UnicodeAttribute()
+    owner = UnicodeAttribute()
+    owner_display_name = UnicodeAttribute(null=True)
+    caption = UnicodeAttribute(null=True)
+    width = NumberAttribute(null=True)
+    height = NumberAttribute(null=True)
+    version = UnicodeAttribute(null=True)
+    original_etag = UnicodeAttribute(null=True)
+    renditions = MapAttribute(null=True)
+    created_at = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class FanoutJobRecord(_Table):
+    """Checkpoint of one photo's feed fan-out (``job_id`` = ``fanout#{photo_id}``; TTL ``expires_at``).
+
+    ``position`` is JSON: ``{"own": bool, "shards": {"0": last follower written | "#done"}}``.
+    """
+
+    class Meta:
+        table_name = "unbound"
+
+    settings_attr = "jobs_table"
+    job_id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute()
+    position = UnicodeAttribute(null=True)
+    written = NumberAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)

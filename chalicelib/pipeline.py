@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from botocore.exceptions import ClientError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import aws, counters, imaging, keys
@@ -103,14 +104,18 @@ def process_upload(upload: dict) -> str:
     head = s3.head_object(Bucket=upload["bucket"], Key=upload["key"])
     if head["ContentLength"] > settings.max_upload_bytes:
         return _mark_failed(record, "The file is larger than the upload limit.")
-    data = s3.get_object(Bucket=upload["bucket"], Key=upload["key"])["Body"].read()
+    if head["ContentLength"] != int(record.declared_size):
+        # S3 enforces the presigned policy's content-length-range in AWS; check it here as well.
+        return _mark_failed(record, "The uploaded file's size does not match the size declared for it.")
+    etag = head.get("ETag", "")
+    data = s3.get_object(Bucket=upload["bucket"], Key=upload["key"], IfMatch=etag)["Body"].read()
     try:
         processed = imaging.process_photo(
             data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
         )
     except imaging.ImageRejected as exc:
         return _mark_failed(record, exc.message)
-    version = content_version(head.get("ETag", ""), "original")
+    version = content_version(etag, "original")
     renditions = _store_renditions(photo_id, version, processed)
     counter, counter_actions = counters.increment_action(PHOTOS, owner, 1)
     try:
@@ -122,6 +127,7 @@ def process_upload(upload: dict) -> str:
                     PhotoRecord.width.set(processed.width),
                     PhotoRecord.height.set(processed.height),
                     PhotoRecord.version.set(version),
+                    PhotoRecord.original_etag.set(etag),
                     PhotoRecord.renditions.set(renditions),
                     PhotoRecord.updated_at.set(now_iso()),
                     PhotoRecord.error.remove(),
@@ -150,7 +156,16 @@ def process_edit(job: dict) -> str:
         return "not-ready"
     settings = get_settings()
     s3 = aws.client("s3")
-    original = s3.get_object(Bucket=settings.media_bucket, Key=keys.upload_key(record.owner, record.photo_id))
+    try:
+        # Edits start from the exact original that was processed: a re-used upload authorisation
+        # could have replaced the object since, and those bytes were never checked.
+        original = s3.get_object(Bucket=settings.media_bucket, Key=keys.upload_key(record.owner, record.photo_id),
+                                 IfMatch=record.original_etag or "*")
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("PreconditionFailed", "412"):
+            raise
+        record.update(actions=[PhotoRecord.error.set("Edit failed: the original file was replaced after processing.")])
+        return "original-replaced"
     version = content_version(original.get("ETag", ""), json.dumps(job["edits"], sort_keys=True), job["edit_id"])
     if record.version == version:
         return "already-applied"

@@ -65,3 +65,34 @@ def aws_client(moto_server: str) -> Callable[[str], Any]:
 def unique_name() -> Callable[[str], str]:
     """Factory: ``unique_name("uploads")`` -> ``"uploads-1a2b3c4d"``, distinct per call."""
     return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+# --- the whole local stack (moto server + provisioning + chalice local + pump + site) ----------------
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The dev stack exactly as ``make run`` starts it, on free ports; started once per session.
+
+    Logs of the child processes (moto, api, pump) go to a temporary ``stack`` directory.
+    """
+    from devstack.stack import LocalStack, StackConfig
+
+    stack = LocalStack(StackConfig.ephemeral(log_dir=tmp_path_factory.mktemp("stack")))
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def api(local_stack: Any) -> Iterator[Any]:
+    """An HTTP client for ``{site}/api``: the site proxies /api to chalice local, as CloudFront will."""
+    from api_client import ApiClient
+
+    client = ApiClient(local_stack.site_url + "/api")
+    try:
+        yield client
+    finally:
+        client.close()

@@ -1,0 +1,130 @@
+"""Fixtures for functional tests: the real template provisioned into in-process moto, and the API.
+
+One stack per test module (provisioning takes a second or two); every test isolates itself with
+random usernames and counter entities. Each test gets a fresh environment, fresh settings and fresh
+AWS clients, so a test may change its own environment (region, shard defaults) freely.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+from chalice import local as chalice_local
+from chalice.test import Client
+from moto import mock_aws
+from moto.utilities.utils import load_resource
+
+from chalicelib import aws, settings, tokens
+from devstack import chalice_local as gateway
+from devstack.provision import provision
+from infra.cfn import STATEFUL_TEMPLATE, load_template, output_env_name
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+STAGE = "local"  # the template's Stage parameter allows local|dev|prod only
+#: The key set moto signs its Cognito tokens with (in AWS: https://cognito-idp.../jwks.json).
+MOTO_JWKS = load_resource("cognitoidp/resources/jwks-public.json")
+
+
+def client_factory(region: str = REGION) -> Callable[[str], Any]:
+    """A cached ``service -> boto3 client`` factory (call inside the mock)."""
+    cache: dict[str, Any] = {}
+
+    def make(service: str) -> Any:
+        if service not in cache:
+            cache[service] = boto3.client(service, region_name=region)
+        return cache[service]
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Iterator[dict[str, Any]]:
+    """``infra/stateful.yaml`` provisioned into in-process moto.
+
+    Yields ``outputs`` (CloudFormation output name -> value), ``clients`` (boto3 client factory inside
+    the mock) and ``provision`` (provision again: idempotent, restores deleted resources).
+    """
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "PHOTOSCALE_AWS_ENDPOINT", "AWS_ENDPOINT_URL"):
+            env.delenv(name, raising=False)
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
+            env.setenv(name, "testing")
+        env.setenv("AWS_DEFAULT_REGION", REGION)
+        with mock_aws():
+            clients = client_factory()
+            template = load_template(STATEFUL_TEMPLATE)
+
+            def provision_again() -> dict[str, str]:
+                return provision(template, stage=STAGE, clients=clients)
+
+            yield {"outputs": provision_again(), "clients": clients, "provision": provision_again}
+
+
+@pytest.fixture
+def api_env(deployed: dict[str, Any], aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The Lambda environment of the stage: every stack output as its env var, plus plain settings."""
+    outputs = deployed["outputs"]
+    for name, value in outputs.items():
+        monkeypatch.setenv(output_env_name(name), value)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("PHOTOSCALE_STAGE", STAGE)
+    monkeypatch.setenv("AUTO_CONFIRM_SIGNUP", "true")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "photoscale")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Photoscale")
+    monkeypatch.setenv("UPLOADS_QUEUE_NAME", outputs["UploadsQueueName"])
+    monkeypatch.setenv("EDITS_QUEUE_NAME", outputs["EditsQueueName"])
+    monkeypatch.setenv("FANOUT_QUEUE_NAME", outputs["FanoutQueueName"])
+    monkeypatch.delenv("ACTIVE_REGIONS", raising=False)
+    monkeypatch.delenv("COUNTER_DEFAULT_SHARDS", raising=False)
+    settings.reset_settings()
+    aws.reset()
+    yield outputs
+    settings.reset_settings()
+    aws.reset()
+
+
+@pytest.fixture
+def moto_jwks(api_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Serve moto's public key set at the pool's JWKS URL (in-process moto does not intercept urllib).
+
+    A real ``PyJWKClient`` does the kid lookup; only its download is replaced. Records the URLs asked for.
+    """
+    asked: list[str] = []
+
+    def make_client(url: str) -> jwt.PyJWKClient:
+        asked.append(url)
+        client = jwt.PyJWKClient(url, cache_keys=True)
+        monkeypatch.setattr(client, "fetch_data", lambda: MOTO_JWKS)
+        return client
+
+    monkeypatch.setattr(tokens, "_jwks_client", make_client)
+    return asked
+
+
+@pytest.fixture
+def api_gateway_authorizers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make chalice's local gateway answer an authorizer's ``Exception("Unauthorized")`` with 401.
+
+    ``chalice.test.Client`` does run built-in authorizers, but (like ``chalice local``) lets that
+    exception escape; ``devstack.chalice_local.install`` adds API Gateway's behaviour. The patch is
+    undone after the test.
+    """
+    monkeypatch.setattr(chalice_local.LocalGatewayAuthorizer, "authorize",
+                        chalice_local.LocalGatewayAuthorizer.authorize)
+    monkeypatch.setattr(chalice_local.ChaliceRequestHandler, "_send_error_response",
+                        chalice_local.ChaliceRequestHandler._send_error_response)
+    gateway.install()
+
+
+@pytest.fixture
+def client(api_env: dict[str, str], moto_jwks: list[str], api_gateway_authorizers: None) -> Iterator[Client]:
+    """``chalice.test.Client`` for the real app, stage ``local`` of ``.chalice/config.json``."""
+    app_module = importlib.import_module("app")
+    with Client(app_module.app, stage_name=STAGE, project_dir=str(ROOT)) as test_client:
+        yield test_client

@@ -1,0 +1,169 @@
+"""Request bodies: the password policy, usernames, emails, profile limits and unknown fields."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from chalicelib.schemas import LogIn, ProfileUpdate, Refresh, SignUp, password_problems
+from infra.cfn import STATEFUL_TEMPLATE, load_template
+
+
+def random_username() -> str:
+    return f"User_{uuid.uuid4().hex[:10]}"
+
+
+def signup(**overrides: Any) -> dict[str, Any]:
+    body = {"username": random_username(), "email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "Passw0rdOK"}
+    body.update(overrides)
+    return body
+
+
+def bad_fields(exc: ValidationError) -> set[str]:
+    return {".".join(str(p) for p in e["loc"]) for e in exc.errors()}
+
+
+@pytest.fixture(scope="module")
+def pool_policy() -> dict[str, Any]:
+    template = load_template(STATEFUL_TEMPLATE)
+    pools = [r for r in template["Resources"].values() if r["Type"] == "AWS::Cognito::UserPool"]
+    assert len(pools) == 1
+    return pools[0]["Properties"]["Policies"]["PasswordPolicy"]
+
+
+# --- the password policy ----------------------------------------------------------------------
+
+def test_our_password_policy_agrees_with_the_user_pools(pool_policy: dict[str, Any]):
+    # Given the user pool's PasswordPolicy in infra/stateful.yaml
+    minimum = int(pool_policy["MinimumLength"])
+    base = "Aa1" + "b" * (minimum - 3)  # exactly the minimum, meets every class
+    # Then a password meeting exactly the pool's policy is accepted by ours
+    assert password_problems(base) == []
+    # And one character short is refused
+    assert password_problems(base[:-1]) == [f"at least {minimum} characters"]
+    # And each class the pool requires is required by us too, and no other
+    requirements = {
+        "RequireLowercase": ("a lowercase letter", "AA1" + "B" * (minimum - 3)),
+        "RequireUppercase": ("an uppercase letter", "aa1" + "b" * (minimum - 3)),
+        "RequireNumbers": ("a digit", "Aab" + "b" * (minimum - 3)),
+    }
+    for flag, (problem, missing_it) in requirements.items():
+        if pool_policy.get(flag):
+            assert problem in password_problems(missing_it), flag
+        else:
+            assert password_problems(missing_it) == [], flag
+    # And symbols are required by neither (the pool says RequireSymbols false; ours never checks them)
+    assert pool_policy.get("RequireSymbols") is False
+    assert password_problems(base) == []
+
+
+def test_our_minimum_length_is_the_pools(pool_policy: dict[str, Any]):
+    # Given the pool's minimum length
+    minimum = int(pool_policy["MinimumLength"])
+    # Then one character less is too short for us, and exactly the minimum is enough
+    assert password_problems("Aa1" + "b" * (minimum - 4)) == [f"at least {minimum} characters"]
+    assert password_problems("Aa1" + "b" * (minimum - 3)) == []
+
+
+def test_a_weak_password_is_refused_naming_everything_it_lacks():
+    # Given a short all-lowercase password
+    with pytest.raises(ValidationError) as raised:
+        SignUp.model_validate(signup(password="abc"))
+    # Then the error is on the password and names each missing requirement
+    assert bad_fields(raised.value) == {"password"}
+    message = raised.value.errors()[0]["msg"]
+    for need in ("at least 8 characters", "an uppercase letter", "a digit"):
+        assert need in message
+
+
+# --- usernames and emails ---------------------------------------------------------------------
+
+def test_usernames_and_emails_are_normalised_to_lowercase():
+    # Given mixed-case input with surrounding spaces
+    name = random_username()
+    body = SignUp.model_validate(signup(username=f"  {name} ", email=" Mixed.Case@Example.COM "))
+    # Then they are stripped and lowercased
+    assert body.username == name.lower()
+    assert body.email == "mixed.case@example.com"
+
+
+def test_login_usernames_are_lowercased_too():
+    name = random_username()
+    assert LogIn.model_validate({"username": name, "password": "x"}).username == name.lower()
+
+
+@pytest.mark.parametrize("username", ["ab", "a" * 31, "has space", "dash-ed", "dot.ted", "émile", "semi;colon", ""])
+def test_bad_usernames_are_rejected(username: str):
+    with pytest.raises(ValidationError) as raised:
+        SignUp.model_validate(signup(username=username))
+    assert bad_fields(raised.value) == {"username"}
+
+
+@pytest.mark.parametrize("username", ["abc", "a" * 30, "under_score_9", "ALLCAPS"])
+def test_good_usernames_are_accepted(username: str):
+    assert SignUp.model_validate(signup(username=username)).username == username.lower()
+
+
+@pytest.mark.parametrize("email", ["no-at-sign", "two@@example.com", "a@b", "a @example.com", "@example.com",
+                                   "x@example.c", "a" * 65 + "@example.com", ""])
+def test_bad_emails_are_rejected(email: str):
+    with pytest.raises(ValidationError) as raised:
+        SignUp.model_validate(signup(email=email))
+    assert bad_fields(raised.value) == {"email"}
+
+
+def test_every_bad_field_is_reported_together():
+    with pytest.raises(ValidationError) as raised:
+        SignUp.model_validate({"username": "x", "email": "nope", "password": "weak"})
+    assert bad_fields(raised.value) == {"username", "email", "password"}
+
+
+def test_missing_fields_are_reported():
+    with pytest.raises(ValidationError) as raised:
+        SignUp.model_validate({})
+    assert bad_fields(raised.value) == {"username", "email", "password"}
+
+
+# --- profiles ----------------------------------------------------------------------------------
+
+def test_profile_fields_up_to_their_limits_are_accepted():
+    body = ProfileUpdate.model_validate({"display_name": "d" * 50, "bio": "b" * 300})
+    assert (len(body.display_name), len(body.bio)) == (50, 300)
+
+
+def test_a_profile_update_may_change_one_field_only():
+    body = ProfileUpdate.model_validate({"bio": "hello\nworld\ttab"})
+    assert body.display_name is None
+    assert body.bio == "hello\nworld\ttab"  # newline and tab are allowed
+
+
+@pytest.mark.parametrize(("field", "length"), [("display_name", 51), ("bio", 301)])
+def test_profile_fields_over_their_limits_are_rejected(field: str, length: int):
+    with pytest.raises(ValidationError) as raised:
+        ProfileUpdate.model_validate({field: "x" * length})
+    assert bad_fields(raised.value) == {field}
+
+
+@pytest.mark.parametrize("text", ["bell\x07", "nul\x00byte", "esc\x1b[31m", "del\x7f", "cr\rreturn"])
+@pytest.mark.parametrize("field", ["display_name", "bio"])
+def test_control_characters_are_refused(field: str, text: str):
+    with pytest.raises(ValidationError) as raised:
+        ProfileUpdate.model_validate({field: text})
+    assert bad_fields(raised.value) == {field}
+    assert "control characters" in raised.value.errors()[0]["msg"]
+
+
+# --- unknown fields ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("model", "body"), [
+    (SignUp, signup(admin=True)),
+    (LogIn, {"username": "someone", "password": "x", "remember": True}),
+    (Refresh, {"refresh_token": "t", "username": "x"}),
+    (ProfileUpdate, {"bio": "hi", "followers": 10**6}),
+])
+def test_unknown_fields_are_refused(model, body: dict[str, Any]):
+    with pytest.raises(ValidationError) as raised:
+        model.model_validate(body)
+    assert [e["type"] for e in raised.value.errors()] == ["extra_forbidden"]
