@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from chalice import Chalice, ConvertToMiddleware
 from chalice.app import AuthResponse
 
-from chalicelib import auth, health, http, photos, users
+from chalicelib import auth, feed, health, http, photos, social, users
 from chalicelib.errors import Unauthorized
 from chalicelib.observability import logger, metrics
 from chalicelib.schemas import CaptionUpdate, Confirm, LogIn, NewPhoto, ProfileUpdate, Refresh, SignUp
@@ -113,7 +113,7 @@ def create_photo():
 
 @app.route("/photos/{photo_id}", methods=["GET"])
 def get_photo(photo_id):
-    return http.json_response(photos.get_photo(photo_id))
+    return http.json_response(social.photo_for_viewer(photo_id, _optional_caller()))
 
 
 @app.route("/photos/{photo_id}", methods=["PATCH"], authorizer=bearer_auth)
@@ -142,6 +142,49 @@ def list_user_photos(username):
     return http.json_response(photos.list_user_photos(username, limit, (params or {}).get("cursor")))
 
 
+@app.route("/users/{username}/follow", methods=["PUT"], authorizer=bearer_auth)
+def follow_user(username):
+    social.follow(_caller()["username"], username)
+    return http.no_content()
+
+
+@app.route("/users/{username}/follow", methods=["DELETE"], authorizer=bearer_auth)
+def unfollow_user(username):
+    social.unfollow(_caller()["username"], username)
+    return http.no_content()
+
+
+@app.route("/users/{username}/followers", methods=["GET"])
+def list_followers(username):
+    params = app.current_request.query_params
+    limit = http.query_int(params, "limit", default=20, low=1, high=100)
+    return http.json_response(social.list_followers(username, limit, (params or {}).get("cursor")))
+
+
+@app.route("/users/{username}/following", methods=["GET"])
+def list_following(username):
+    params = app.current_request.query_params
+    limit = http.query_int(params, "limit", default=20, low=1, high=100)
+    return http.json_response(social.list_following(username, limit, (params or {}).get("cursor")))
+
+
+@app.route("/photos/{photo_id}/like", methods=["PUT"], authorizer=bearer_auth)
+def like_photo(photo_id):
+    return http.json_response(social.like(_caller()["username"], photo_id))
+
+
+@app.route("/photos/{photo_id}/like", methods=["DELETE"], authorizer=bearer_auth)
+def unlike_photo(photo_id):
+    return http.json_response(social.unlike(_caller()["username"], photo_id))
+
+
+@app.route("/feed", methods=["GET"], authorizer=bearer_auth)
+def get_feed():
+    params = app.current_request.query_params
+    limit = http.query_int(params, "limit", default=20, low=1, high=100)
+    return http.json_response(feed.read_feed(_caller()["username"], limit, (params or {}).get("cursor")))
+
+
 @app.on_sqs_message(queue=event_source_queue("UPLOADS_QUEUE_NAME"), batch_size=10)
 def process_uploads(event):
     from chalicelib import pipeline  # imaging code loads only in the worker function
@@ -156,8 +199,26 @@ def process_edits(event):
     return pipeline.handle_edits(event.to_dict(), event.context)
 
 
+@app.on_sqs_message(queue=event_source_queue("FANOUT_QUEUE_NAME"), batch_size=10)
+def fan_out_feed(event):
+    from chalicelib import feed as feeds  # Powertools' batch utilities load only in this worker (see handle_fanout)
+
+    return feeds.handle_fanout(event.to_dict(), event.context)
+
+
 # ----- End of event handlers --------------------------------------------------------------
 
 def _caller() -> dict:
     """The authorizer's context for this request: username, token id and expiry."""
     return app.current_request.context["authorizer"]
+
+
+def _optional_caller() -> str | None:
+    """The caller on a public route: the username of a valid bearer token, else None (anonymous)."""
+    header = app.current_request.headers.get("authorization")
+    if not header:
+        return None
+    try:
+        return auth.authorize(header).username
+    except Unauthorized:
+        return None

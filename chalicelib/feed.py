@@ -1,0 +1,234 @@
+"""Home feeds with hybrid fan-out: pushed for ordinary authors, pulled for celebrities.
+
+Write path (the ``fan_out_feed`` worker, fed by ``photo_ready`` messages from the pipeline):
+the photo is written into its owner's own feed; then, unless the owner is a celebrity, into the
+feed partition of every follower, page by page across all followers shards. After every page the
+position is checkpointed in the jobs table, so a crashed or redelivered fan-out resumes where it
+stopped; one invocation writes at most :data:`MAX_FOLLOWERS_PER_INVOCATION` feeds and re-enqueues a
+continuation carrying its position. Feed writes are idempotent puts (same key, same item).
+
+Read path: the caller's feed partition newest first, merged with the newest photos of every
+followed celebrity (``PhotosTable.by_owner``), by ``created_at#photo_id`` descending. Pushed entries
+are checked against the photos table in one BatchGetItem per page: deleted or no-longer-ready photos
+are skipped and captions/renditions are always current (edits re-version renditions). Entries of
+authors the caller no longer follows are skipped too.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from chalicelib import aws, counters, keys, social
+from chalicelib.models import FanoutJobRecord, FeedItemRecord, GraphEdgeRecord, PhotoRecord, UserRecord, bound
+from chalicelib.observability import logger
+from chalicelib.photos import LIKES, READY, photo_likes, photo_view
+from chalicelib.settings import get_settings
+from chalicelib.users import FOLLOWERS, now_iso
+
+FEED_TTL_SECONDS = 30 * 24 * 3600
+JOB_TTL_SECONDS = 7 * 24 * 3600
+#: Followers read (and feeds written) per checkpoint.
+PAGE_SIZE = 100
+#: Feeds written per invocation before the rest is handed to a continuation message.
+MAX_FOLLOWERS_PER_INVOCATION = 1_000
+#: Merge rounds per feed page (a round refills when deleted/unfollowed entries were skipped).
+MAX_READ_ROUNDS = 5
+DONE = "#done"
+RUNNING, COMPLETE = "running", "done"
+
+
+# --- Lambda entry point -----------------------------------------------------------------------------
+
+def handle_fanout(event: dict, context: Any) -> dict:
+    """SQS batch of ``photo_ready`` / ``fanout_continue`` messages; failures retry per message."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    return process_partial_response(
+        event=event, record_handler=_fanout_record, processor=BatchProcessor(EventType.SQS), context=context
+    )
+
+
+def _fanout_record(record) -> None:
+    message = json.loads(record.body)
+    if message.get("type") not in ("photo_ready", "fanout_continue"):
+        logger.warning("ignoring unknown fan-out message", extra={"type": message.get("type")})
+        return
+    fan_out(message)
+
+
+# --- the work -----------------------------------------------------------------------------------------
+
+def fan_out(message: dict) -> str:
+    """Push one ready photo into feeds, resuming from its checkpoint. Returns what happened."""
+    photo_id = message["photo_id"]
+    photos_model = bound(PhotoRecord)
+    try:
+        photo = photos_model.get(photo_id, consistent_read=True)
+    except photos_model.DoesNotExist:
+        return "photo-deleted"
+    if photo.status != READY:
+        return "not-ready"
+    job = _load_job(photo_id)
+    if job is not None and job.status == COMPLETE:
+        return "already-done"
+    position = json.loads(job.position) if job is not None and job.position else message.get("position")
+    position = position or {"own": False, "shards": {}}
+    owner = photo.owner
+    fields = _feed_fields(photo, _display_name(owner))
+    if not position.get("own"):
+        _write_feed_items([owner], fields)
+        position["own"] = True
+        _save_job(photo_id, RUNNING, position)
+    shards = counters.shard_count(FOLLOWERS, owner)
+    if shards > 1:
+        counters.reshard(LIKES, photo_id, shards)  # likes of a big audience's photo are hot too
+    if social.is_celebrity(owner):
+        _save_job(photo_id, COMPLETE, {**position, "mode": "pull"})
+        return "celebrity"
+    graph = bound(GraphEdgeRecord)
+    written = 0
+    for shard in range(shards):  # the latest count: shards added by a reshard meanwhile are included
+        last = position["shards"].get(str(shard))
+        while last != DONE:
+            condition = GraphEdgeRecord.sk > last if last else None
+            followers = [r.sk for r in graph.query(keys.followers_pk(owner, shard), range_key_condition=condition,
+                                                   limit=PAGE_SIZE, attributes_to_get=["pk", "sk"])]
+            _write_feed_items(followers, fields)
+            last = followers[-1] if len(followers) == PAGE_SIZE else DONE
+            position["shards"][str(shard)] = last
+            _save_job(photo_id, RUNNING, position, written=len(followers))
+            written += len(followers)
+            remaining = last != DONE or shard + 1 < shards
+            if written >= MAX_FOLLOWERS_PER_INVOCATION and remaining:
+                _continue_later(message, position)
+                return "continued"
+    _save_job(photo_id, COMPLETE, position)
+    return "done"
+
+
+def _feed_fields(photo: PhotoRecord, display_name: str) -> dict:
+    """What a feed entry denormalises from the photo (enough to show it without another read)."""
+    return {
+        "feed_sort": keys.feed_sort_key(photo.created_at, photo.photo_id),
+        "photo_id": photo.photo_id,
+        "owner": photo.owner,
+        "owner_display_name": display_name,
+        "caption": photo.caption or "",
+        "width": photo.width,
+        "height": photo.height,
+        "version": photo.version,
+        "renditions": photo.renditions.as_dict() if photo.renditions else None,
+        "created_at": photo.created_at,
+        "expires_at": int(time.time()) + FEED_TTL_SECONDS,
+    }
+
+
+def _write_feed_items(readers: list[str], fields: dict) -> None:
+    """Idempotent puts of one photo into each reader's feed (BatchWriteItem, 25 per call)."""
+    if not readers:
+        return
+    model = bound(FeedItemRecord)
+    with model.batch_write() as batch:
+        for reader in readers:
+            batch.save(model(reader, **fields))
+
+
+def _display_name(username: str) -> str:
+    model = bound(UserRecord)
+    try:
+        return model.get(username, attributes_to_get=["display_name"]).display_name or username
+    except model.DoesNotExist:
+        return username
+
+
+def _load_job(photo_id: str) -> FanoutJobRecord | None:
+    model = bound(FanoutJobRecord)
+    try:
+        return model.get(keys.fanout_job_id(photo_id), consistent_read=True)
+    except model.DoesNotExist:
+        return None
+
+
+def _save_job(photo_id: str, status: str, position: dict, written: int = 0) -> None:
+    """Checkpoint: the position after the last page whose feeds were all written."""
+    model = bound(FanoutJobRecord)
+    item = model(keys.fanout_job_id(photo_id))
+    item.update(actions=[
+        FanoutJobRecord.status.set(status),
+        FanoutJobRecord.position.set(json.dumps(position, sort_keys=True)),
+        FanoutJobRecord.written.add(written),
+        FanoutJobRecord.updated_at.set(now_iso()),
+        FanoutJobRecord.expires_at.set(int(time.time()) + JOB_TTL_SECONDS),
+    ])
+
+
+def _continue_later(message: dict, position: dict) -> None:
+    body = {"type": "fanout_continue", "photo_id": message["photo_id"], "owner": message.get("owner"),
+            "created_at": message.get("created_at"), "position": position}
+    aws.client("sqs").send_message(QueueUrl=get_settings().fanout_queue_url, MessageBody=json.dumps(body))
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+def read_feed(caller: str, limit: int, cursor: str | None) -> dict:
+    """The caller's home feed, newest first: followed authors' photos (pushed or pulled) and their own."""
+    scope = f"feed:{caller}"
+    frontier = social.decode_position(cursor, scope)
+    following = social.following_set(caller)
+    allowed = following | {caller}
+    pulled_from = sorted((following & social.celebrities()) | ({caller} & social.celebrities()))
+    chosen: list[tuple[PhotoRecord, str | None]] = []  # (live record, denormalised display name)
+    more = True
+    for _ in range(MAX_READ_ROUNDS):
+        want = limit - len(chosen)
+        if want <= 0 or not more:
+            break
+        candidates, frontier, more = _merge_round(caller, pulled_from, frontier, want)
+        chosen.extend(_live(candidates, allowed))
+    likes = photo_likes([record.photo_id for record, _ in chosen])
+    names = social.display_names(record.owner for record, name in chosen if name is None)
+    items = []
+    for record, name in chosen:
+        view = photo_view(record, likes.get(record.photo_id, 0))
+        view["owner_display_name"] = name or names.get(record.owner, record.owner)
+        items.append(view)
+    next_cursor = social.encode_position(frontier, scope) if more and frontier else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _merge_round(caller: str, celebrities: list[str], frontier: str | None, want: int):
+    """Read ``want`` entries after ``frontier`` from every source and merge them newest first."""
+    sources: list[list[Any]] = []
+    truncated: list[bool] = []
+    photos_model = bound(PhotoRecord)
+    for celebrity in celebrities:  # pulled: the author's own listing (live records)
+        condition = PhotoRecord.owner_sort < frontier if frontier else None
+        rows = list(photos_model.by_owner.query(
+            celebrity, range_key_condition=condition, scan_index_forward=False,
+            filter_condition=PhotoRecord.status == READY, limit=want, page_size=want))
+        sources.append([(r.owner_sort, r) for r in rows])
+        truncated.append(len(rows) == want)
+    condition = FeedItemRecord.feed_sort < frontier if frontier else None
+    pushed = list(bound(FeedItemRecord).query(caller, range_key_condition=condition, scan_index_forward=False,
+                                              limit=want, page_size=want))
+    sources.append([(r.feed_sort, r) for r in pushed])
+    truncated.append(len(pushed) == want)
+    merged, new_frontier, more = social.merge_page(sources, truncated, want, key=lambda pair: pair[0],
+                                                   descending=True)
+    return [entry for _, entry in merged], new_frontier or frontier, more
+
+
+def _live(candidates: list[Any], allowed: set[str]) -> list[tuple[PhotoRecord, str | None]]:
+    """Resolve pushed entries to their live photo (one BatchGetItem); skip deleted/unfollowed ones."""
+    pushed_ids = [c.photo_id for c in candidates if isinstance(c, FeedItemRecord) and c.owner in allowed]
+    live = {r.photo_id: r for r in bound(PhotoRecord).batch_get(pushed_ids)} if pushed_ids else {}
+    resolved: list[tuple[PhotoRecord, str | None]] = []
+    for candidate in candidates:
+        if isinstance(candidate, PhotoRecord):
+            resolved.append((candidate, None))
+            continue
+        record = live.get(candidate.photo_id)
+        if record is not None and record.status == READY and candidate.owner in allowed:
+            resolved.append((record, candidate.owner_display_name))
+    return resolved

@@ -1,0 +1,293 @@
+"""The home feed: hybrid fan-out (push for ordinary authors, pull for celebrities) and reading it.
+
+The fan-out worker is the app's real ``fan_out_feed`` SQS handler, invoked with an SQS event like the
+one Lambda builds from the pipeline's ``photo_ready`` message.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from chalicelib import feed, keys, settings, social
+from chalicelib.models import FanoutJobRecord, FeedItemRecord, PhotoRecord, bound
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+PASSWORD = "Passw0rdOK"
+JSON = {"Content-Type": "application/json"}
+THRESHOLD = 3
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def new_username() -> str:
+    return f"user_{uuid.uuid4().hex[:12]}"
+
+
+def call(client, method: str, path: str, body: Any = None, token: str | None = None):
+    headers = dict(JSON)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    data = b"" if body is None else json.dumps(body).encode()
+    return client.http.request(method, path, headers=headers, body=data)
+
+
+def body_of(response) -> Any:
+    return json.loads(response.body)
+
+
+def member(client, log_in: bool = True) -> tuple[str, str | None]:
+    """A signed-up (and unless told otherwise logged-in) user: ``(username, access token)``."""
+    username = new_username()
+    response = call(client, "POST", "/auth/signup",
+                    {"username": username, "email": f"{username}@example.com", "password": PASSWORD})
+    assert response.status_code == 201, response.body
+    if not log_in:
+        return username, None
+    response = call(client, "POST", "/auth/login", {"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.body
+    return username, body_of(response)["access_token"]
+
+
+def post_ready_photo(client, token: str, caption: str = "") -> PhotoRecord:
+    """A photo created through the API and marked ready as the pipeline does (no image work here)."""
+    response = call(client, "POST", "/photos", {"content_type": "image/jpeg", "size": 1000, "caption": caption},
+                    token=token)
+    assert response.status_code == 201, response.body
+    record = bound(PhotoRecord).get(body_of(response)["photo"]["id"])
+    record.update(actions=[
+        PhotoRecord.status.set("ready"), PhotoRecord.width.set(800), PhotoRecord.height.set(600),
+        PhotoRecord.version.set("v1"),
+        PhotoRecord.renditions.set({"small": {"key": f"media/renditions/{record.photo_id}/v1/small.jpeg",
+                                              "width": 400, "height": 300, "content_type": "image/jpeg"}}),
+    ])
+    return record
+
+
+def sqs_event(*bodies: dict) -> dict:
+    """The event Lambda hands an SQS-triggered function (one record per body, unique message ids)."""
+    return {"Records": [{
+        "messageId": str(uuid.uuid4()), "receiptHandle": "handle", "body": json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1", "SenderId": "sender",
+                       "ApproximateFirstReceiveTimestamp": "1"},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:photoscale-local-fanout", "awsRegion": "us-east-1",
+    } for body in bodies]}
+
+
+def ready_message(photo: PhotoRecord) -> dict:
+    """What ``pipeline._announce_ready`` sends."""
+    return {"type": "photo_ready", "photo_id": photo.photo_id, "owner": photo.owner, "created_at": photo.created_at}
+
+
+def fan_out(client, photo: PhotoRecord) -> Any:
+    return client.lambda_.invoke("fan_out_feed", sqs_event(ready_message(photo))).payload
+
+
+def feed_pages(client, token: str, limit: int) -> list[list[str]]:
+    pages, cursor = [], None
+    while True:
+        query = f"?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        response = call(client, "GET", "/feed" + query, token=token)
+        assert response.status_code == 200, response.body
+        page = body_of(response)
+        pages.append([item["id"] for item in page["items"]])
+        cursor = page["next_cursor"]
+        if not cursor:
+            return pages
+
+
+def newest_first(photos: list[PhotoRecord]) -> list[str]:
+    return [p.photo_id for p in sorted(photos, key=lambda p: (p.created_at, p.photo_id), reverse=True)]
+
+
+def pushed_to(reader: str) -> list[str]:
+    return [item.photo_id for item in bound(FeedItemRecord).query(reader)]
+
+
+@pytest.fixture
+def social_client(client, monkeypatch: pytest.MonkeyPatch):
+    """The API with a low celebrity threshold (3 followers) and an empty registry cache."""
+    monkeypatch.setenv("CELEBRITY_FOLLOWER_THRESHOLD", str(THRESHOLD))
+    settings.reset_settings()
+    social.reset_cache()
+    yield client
+    social.reset_cache()
+
+
+@pytest.fixture
+def worker_client(client):
+    """The API with the default celebrity threshold (authors with a few followers are pushed)."""
+    social.reset_cache()
+    yield client
+    social.reset_cache()
+
+
+def celebrity(client) -> tuple[str, str]:
+    """A user with enough followers to be a celebrity (registered by the follow that crossed it)."""
+    star, token = member(client)
+    for _ in range(THRESHOLD):
+        social.follow(member(client, log_in=False)[0], star)
+    assert star in social.celebrities()
+    return star, token
+
+
+# --- tests --------------------------------------------------------------------------------------
+
+def test_feed_merges_pushed_and_pulled_photos_newest_first_without_duplicates_or_gaps(social_client):
+    client = social_client
+    # Given a reader following an ordinary author and a celebrity, and a stranger nobody follows
+    reader, reader_token = member(client)
+    author, author_token = member(client)
+    star, star_token = celebrity(client)
+    stranger, stranger_token = member(client)
+    for followee in (author, star):
+        assert call(client, "PUT", f"/users/{followee}/follow", token=reader_token).status_code == 204
+    # When they post interleaved photos (the reader too), each announced to the fan-out worker
+    photos = []
+    for token in (author_token, star_token, reader_token, author_token, star_token, author_token, star_token):
+        photos.append(post_ready_photo(client, token))
+        fan_out(client, photos[-1])
+    fan_out(client, post_ready_photo(client, stranger_token))
+    # Then the ordinary author's and the reader's photos were pushed, the celebrity's were not
+    star_ids = {p.photo_id for p in photos if p.owner == star}
+    assert set(pushed_to(reader)) == {p.photo_id for p in photos} - star_ids
+    assert set(pushed_to(star)) == star_ids  # a celebrity's own feed still gets their photos
+    # And the feed read 3 at a time holds every photo once, newest first, and nothing of the stranger
+    pages = feed_pages(client, reader_token, 3)
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [photo_id for page in pages for photo_id in page] == newest_first(photos)
+
+
+def test_feed_items_are_photo_views_with_likes_and_display_names(social_client):
+    client = social_client
+    # Given a reader following an author who set a display name and posted a liked photo
+    reader, reader_token = member(client)
+    author, author_token = member(client)
+    call(client, "PATCH", "/me", {"display_name": "Ann Author"}, token=author_token)
+    call(client, "PUT", f"/users/{author}/follow", token=reader_token)
+    photo = post_ready_photo(client, author_token, caption="sunset")
+    fan_out(client, photo)
+    call(client, "PUT", f"/photos/{photo.photo_id}/like", token=reader_token)
+    # When the reader reads the feed
+    item = body_of(call(client, "GET", "/feed", token=reader_token))["items"][0]
+    # Then the entry is the photo view with its exact like count and the author's display name
+    assert item["id"] == photo.photo_id and item["owner"] == author
+    assert (item["caption"], item["likes"], item["owner_display_name"]) == ("sunset", 1, "Ann Author")
+    assert item["renditions"]["small"].endswith(f"/renditions/{photo.photo_id}/v1/small.jpeg")
+    assert item["rendition_sizes"]["small"] == {"width": 400, "height": 300}
+
+
+def test_feed_skips_deleted_photos_and_authors_no_longer_followed(social_client):
+    client = social_client
+    # Given a reader whose feed got photos from two authors
+    reader, reader_token = member(client)
+    kept_author, kept_token = member(client)
+    gone_author, gone_token = member(client)
+    for followee in (kept_author, gone_author):
+        call(client, "PUT", f"/users/{followee}/follow", token=reader_token)
+    kept = post_ready_photo(client, kept_token)
+    deleted = post_ready_photo(client, kept_token)
+    unfollowed = post_ready_photo(client, gone_token)
+    for photo in (kept, deleted, unfollowed):
+        fan_out(client, photo)
+    # When one photo is deleted and the reader unfollows the other author
+    assert call(client, "DELETE", f"/photos/{deleted.photo_id}", token=kept_token).status_code == 204
+    call(client, "DELETE", f"/users/{gone_author}/follow", token=reader_token)
+    # Then the feed shows only the remaining photo, even with pages of one
+    assert [i for page in feed_pages(client, reader_token, 1) for i in page] == [kept.photo_id]
+
+
+def test_fan_out_resumes_after_a_crash_mid_way_without_rewriting_feeds(worker_client, monkeypatch):
+    client = worker_client
+    # Given an author with 8 followers, fanned out 3 per page, and a worker that crashes on its third write
+    author, author_token = member(client)
+    fans = [member(client, log_in=False)[0] for _ in range(8)]
+    for fan in fans:
+        social.follow(fan, author)
+    photo = post_ready_photo(client, author_token)
+    monkeypatch.setattr(feed, "PAGE_SIZE", 3)
+    real_write = feed._write_feed_items
+    writes: list[str] = []
+
+    def crashing_write(readers, fields):
+        if len(writes) == 1 + 3:  # own feed + the first page are done
+            raise RuntimeError("worker crashed")
+        real_write(readers, fields)
+        writes.extend(readers)
+
+    monkeypatch.setattr(feed, "_write_feed_items", crashing_write)
+    # When the message is delivered and the worker crashes after the first page
+    event = sqs_event(ready_message(photo))
+    with pytest.raises(BatchProcessingError, match="worker crashed"):
+        client.lambda_.invoke("fan_out_feed", event)
+    # Then the invocation failed (SQS will redeliver the message), with the first page checkpointed
+    checkpoint = json.loads(bound(FanoutJobRecord).get(keys.fanout_job_id(photo.photo_id)).position)
+    assert checkpoint["own"] and checkpoint["shards"]["0"] == sorted(fans)[2]
+    # And the same message is redelivered to a healthy worker
+    monkeypatch.setattr(feed, "_write_feed_items", lambda readers, fields: (real_write(readers, fields),
+                                                                              writes.extend(readers)))
+    response = client.lambda_.invoke("fan_out_feed", event).payload
+    # Then it resumed from the checkpoint: every feed was written exactly once
+    assert response == {"batchItemFailures": []}
+    assert sorted(writes) == sorted([author, *fans])
+    assert all(pushed_to(fan) == [photo.photo_id] for fan in fans)
+    assert bound(FanoutJobRecord).get(keys.fanout_job_id(photo.photo_id)).status == "done"
+    # And a third delivery (duplicate announcement) writes nothing
+    client.lambda_.invoke("fan_out_feed", event)
+    assert sorted(writes) == sorted([author, *fans])
+
+
+def test_fan_out_hands_the_rest_to_a_continuation_message_after_its_budget(worker_client, deployed, monkeypatch):
+    client = worker_client
+    # Given an author with 7 followers on two shards and a budget of 4 feeds per invocation
+    author, author_token = member(client)
+    social.reshard_user(author, 2)
+    fans = [member(client, log_in=False)[0] for _ in range(7)]
+    for fan in fans:
+        social.follow(fan, author)
+    photo = post_ready_photo(client, author_token)
+    monkeypatch.setattr(feed, "PAGE_SIZE", 2)
+    monkeypatch.setattr(feed, "MAX_FOLLOWERS_PER_INVOCATION", 4)
+    sqs = deployed["clients"]("sqs")
+    queue_url = deployed["outputs"]["FanoutQueueUrl"]
+    sqs.purge_queue(QueueUrl=queue_url)
+    # When the announcement is processed, then every continuation it queues
+    fan_out(client, photo)
+    continuations = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            body = json.loads(message["Body"])
+            assert body["type"] == "fanout_continue" and body["photo_id"] == photo.photo_id
+            continuations += 1
+            client.lambda_.invoke("fan_out_feed", sqs_event(body))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    # Then the work was split over several invocations and every follower got the photo once
+    assert continuations >= 1
+    assert all(pushed_to(fan) == [photo.photo_id] for fan in fans)
+    assert bound(FanoutJobRecord).get(keys.fanout_job_id(photo.photo_id)).status == "done"
+
+
+def test_feed_needs_a_token_and_refuses_a_forged_cursor(social_client):
+    client = social_client
+    # Given a reader with two photos in the feed
+    _, token = member(client)
+    for _ in range(2):
+        fan_out(client, post_ready_photo(client, token))
+    cursor = body_of(call(client, "GET", "/feed?limit=1", token=token))["next_cursor"]
+    _, other_token = member(client)
+    # When the feed is read anonymously, with a forged cursor, or with another reader's cursor
+    anonymous = call(client, "GET", "/feed")
+    forged = call(client, "GET", f"/feed?limit=1&cursor={cursor[:-2]}xx", token=token)
+    borrowed = call(client, "GET", f"/feed?limit=1&cursor={cursor}", token=other_token)
+    # Then 401, 400 invalid_cursor, 400 invalid_cursor
+    assert anonymous.status_code == 401
+    for response in (forged, borrowed):
+        assert response.status_code == 400 and body_of(response)["error"]["code"] == "invalid_cursor"
