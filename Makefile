@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast install bench lint clean
+.PHONY: run test test-fast install web bench lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,10 +14,14 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-run: install
+# The web client: content-hashed assets in edge/dist (served by the local edge and published to S3).
+web: install
+	$(PY) edge/build.py
+
+run: install web
 	$(PY) -m devstack.run
 
-test: install
+test: install web
 	$(PY) -m pytest
 
 test-fast: install
@@ -25,6 +29,8 @@ test-fast: install
 
 bench: install
 	$(PY) bench/coldstart.py
+	$(PY) bench/renditions.py
+	$(PY) bench/scale_sim.py
 
 lint: install
 	$(VENV)/bin/cfn-lint infra/*.yaml

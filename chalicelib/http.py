@@ -26,6 +26,8 @@ _CHALICE_ERROR_CODES = {
     "TooManyRequestsError": "too_many_requests",
     "RequestTimeoutError": "request_timeout",
     "InternalServerError": "internal_error",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "MethodNotAllowedError": "method_not_allowed",
 }
 
 T = TypeVar("T")

@@ -140,6 +140,9 @@ def test_login_with_a_wrong_password_is_401(client):
 
 
 def test_login_as_an_unknown_user_is_401_like_a_wrong_password(client):
+    # Given a username nobody has
+    # When logging in
+    # Then the answer does not reveal that the account does not exist
     response = call(client, "POST", "/auth/login", {"username": new_username(), "password": PASSWORD})
     error = assert_error(response, 401, "invalid_credentials")
     assert error["message"] == "Wrong username or password."
@@ -231,6 +234,8 @@ def test_patch_me_rejects_invalid_fields_with_details(client, body, field):
 
 
 def test_patch_me_with_malformed_json_is_400(client):
+    # Given a logged-in user
+    # When / Then a malformed update is a 400, never a 500
     username = sign_up(client)
     token = log_in(client, username)["access_token"]
     assert_error(call(client, "PATCH", "/me", raw=b"{bio:", token=token), 400, "bad_request")
@@ -251,6 +256,8 @@ def test_public_profile_has_exactly_the_public_fields(client):
 
 
 def test_an_unknown_user_is_404(client):
+    # Given a username nobody has
+    # When / Then its profile is 404
     assert_error(call(client, "GET", f"/users/{new_username()}"), 404, "user_not_found")
 
 
@@ -258,6 +265,8 @@ def test_an_unknown_user_is_404(client):
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not.a.token"}, {"Authorization": "Basic abc"}])
 def test_protected_routes_refuse_missing_or_garbage_tokens(client, headers):
+    # Given no token, a garbage token or another scheme
+    # When / Then every protected route answers 401 from the authorizer
     for method, path in (("GET", "/me"), ("PATCH", "/me"), ("POST", "/auth/logout")):
         response = client.http.request(method, path, headers={**JSON, **headers}, body=b"{}")
         assert response.status_code == 401, (method, path)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import threading
+
+from chalicelib import social
 import uuid
 from typing import Any
 
@@ -110,12 +112,16 @@ def test_following_twice_counts_once(client):
 
 def test_concurrent_duplicate_follows_count_once(client):
     # Given two users
-    alice, alice_token = member(client)
+    alice, _ = member(client)
     bob, _ = member(client)
-    statuses: list[int] = []
-    # When alice's follow request arrives five times at once
+    errors: list[BaseException] = []
+    # When alice's follow arrives five times at once (at the service layer: chalice.test.Client keeps
+    # one global current_request, so it cannot carry concurrent HTTP requests; Lambda never shares one)
     def follow_once() -> None:
-        statuses.append(call(client, "PUT", f"/users/{bob}/follow", token=alice_token).status_code)
+        try:
+            social.follow(alice, bob)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
 
     threads = [threading.Thread(target=follow_once) for _ in range(5)]
     for thread in threads:
@@ -123,7 +129,7 @@ def test_concurrent_duplicate_follows_count_once(client):
     for thread in threads:
         thread.join()
     # Then every request succeeded and exactly one follow was counted
-    assert statuses == [204] * 5
+    assert errors == []
     assert profile(client, bob)["followers"] == 1
     assert profile(client, alice)["following"] == 1
 

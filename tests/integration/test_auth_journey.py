@@ -129,20 +129,28 @@ def test_a_token_issued_to_another_app_client_is_refused(api: ApiClient, local_s
 
 @pytest.mark.parametrize("header", ["Bearer garbage", "Bearer a.b.c", "Basic dXNlcjpwYXNz", "Bearer"])
 def test_a_garbage_authorization_header_is_refused(api: ApiClient, header: str):
+    # Given a header that carries no valid token
+    # When / Then every protected route answers 401 in the error shape
     for method, path in (("GET", "/me"), ("PATCH", "/me"), ("POST", "/auth/logout")):
         response = api.request(method, path, headers={"Authorization": header}, json={})
         assert_error(response, 401, "unauthorized")
 
 
 def test_a_missing_token_is_refused(api: ApiClient):
+    # Given no Authorization header
+    # When / Then /me is 401 in the error shape
     assert_error(api.get("/me"), 401, "unauthorized")
 
 
 def test_an_unknown_route_is_a_json_404(api: ApiClient):
+    # Given a path the API does not have
+    # When / Then API Gateway's answer is a JSON 404 (not 403 Missing Authentication Token)
     assert_error(api.get(f"/no-such-route-{new_username()}"), 404, "not_found")
 
 
 def test_health_is_ok_through_the_site(api: ApiClient):
+    # Given the running stack
+    # When / Then /api/health reports every dependency ok
     response = api.get("/health")
     assert response.status_code == 200
     body = response.json()

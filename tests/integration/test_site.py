@@ -35,11 +35,15 @@ def test_a_deep_link_serves_the_web_client(local_stack):
 
 
 def test_a_missing_asset_is_404_not_the_app(local_stack):
+    # Given a file name that does not exist
+    # When / Then it is 404, not index.html
     response = get(local_stack, f"/missing-{uuid.uuid4().hex[:6]}.js")
     assert response.status_code == 404
     assert "<title>" not in response.text
 
 
 def test_missing_media_is_404(local_stack):
+    # Given a media key that does not exist in the bucket
+    # When / Then it is 404
     response = get(local_stack, "/media/does-not-exist.jpg")
     assert response.status_code == 404

@@ -95,6 +95,9 @@ def test_chalices_own_error_bodies_are_rewritten_into_the_error_shape(chalice_co
 
 
 def test_chalices_json_parse_error_gets_a_plain_message():
+    # Given Chalice's own JSON parse error
+    # When the middleware sees it
+    # Then the message does not leak parser internals
     chalice_response = Response(
         body={"Code": "BadRequestError", "Message": "Error Parsing JSON: Expecting value: line 1 column 1"},
         status_code=400,
@@ -110,12 +113,16 @@ def test_chalices_json_parse_error_gets_a_plain_message():
     Response(body="", status_code=204),
 ])
 def test_other_responses_pass_through_unchanged(response):
+    # Given a success, an already-shaped error or an empty response
+    # When / Then the middleware returns it untouched
     assert http.error_middleware(EVENT, returning(response)) is response
 
 
 # --- parse_body ----------------------------------------------------------------------------------
 
 def test_parse_body_returns_the_validated_model():
+    # Given a valid sign-up body
+    # When / Then it parses into the model, normalised
     name = f"user_{uuid.uuid4().hex[:8]}"
     raw = json.dumps({"username": name.upper(), "email": "a@example.com", "password": "Passw0rdOK"}).encode()
     body = http.parse_body(SignUp, raw)
@@ -142,6 +149,8 @@ def test_parse_body_reports_every_bad_field():
 
 
 def test_parse_body_reports_missing_fields():
+    # Given an empty object
+    # When / Then every required field is in the details
     with pytest.raises(errors.ValidationFailed) as raised:
         http.parse_body(SignUp, b"{}")
     assert {d["field"] for d in raised.value.details} == {"username", "email", "password"}
@@ -149,6 +158,8 @@ def test_parse_body_reports_missing_fields():
 
 @pytest.mark.parametrize("raw", [b"{", b"not json", b"{'single': 'quotes'}", b"\xff\xfe\x00", b"{\"a\": 1,}"])
 def test_malformed_json_is_a_bad_request(raw):
+    # Given bytes that are not JSON (or not UTF-8)
+    # When / Then it is a plain 400 bad_request
     with pytest.raises(errors.BadRequest) as raised:
         http.parse_body(ProfileUpdate, raw)
     assert type(raised.value) is errors.BadRequest
@@ -158,6 +169,8 @@ def test_malformed_json_is_a_bad_request(raw):
 
 @pytest.mark.parametrize("raw", [b"[]", b"[{\"bio\": \"x\"}]", b"\"text\"", b"42", b"null", b"true"])
 def test_a_body_that_is_not_an_object_is_a_bad_request(raw):
+    # Given valid JSON that is not an object
+    # When / Then it is a 400
     with pytest.raises(errors.BadRequest) as raised:
         http.parse_body(ProfileUpdate, raw)
     assert raised.value.status == 400
@@ -166,6 +179,8 @@ def test_a_body_that_is_not_an_object_is_a_bad_request(raw):
 
 @pytest.mark.parametrize("raw", [None, b""])
 def test_a_missing_body_is_a_bad_request(raw):
+    # Given no body at all
+    # When / Then it is a 400
     with pytest.raises(errors.BadRequest, match="must be a JSON object"):
         http.parse_body(ProfileUpdate, raw)
 
@@ -186,11 +201,15 @@ def test_a_malformed_body_error_maps_to_a_400_response_through_the_middleware():
 
 @pytest.mark.parametrize(("params", "expected"), [(None, 20), ({}, 20), ({"limit": ""}, 20), ({"limit": "5"}, 5)])
 def test_query_int_defaults_and_parses(params, expected):
+    # Given an absent, empty or valid parameter
+    # When / Then the default or the value is used
     assert http.query_int(params, "limit", 20, 1, 100) == expected
 
 
 @pytest.mark.parametrize("value", ["0", "101", "ten", "1.5"])
 def test_query_int_out_of_range_is_a_field_level_400(value):
+    # Given a parameter out of range or not an integer
+    # When / Then it is a field-level validation failure
     with pytest.raises(errors.ValidationFailed) as raised:
         http.query_int({"limit": value}, "limit", 20, 1, 100)
     assert raised.value.details == [{"field": "limit", "message": "must be an integer from 1 to 100"}]

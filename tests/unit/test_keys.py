@@ -61,6 +61,8 @@ def test_stable_shard_is_stable_and_in_range():
 
 
 def test_stable_shard_of_a_single_shard_or_less_is_zero():
+    # Given a single shard (or a degenerate count)
+    # When / Then every value maps to shard 0
     assert keys.stable_shard(random_name("x"), 1) == 0
     assert keys.stable_shard(random_name("x"), 0) == 0
 
@@ -117,6 +119,8 @@ def test_an_upload_key_round_trips():
     "",
 ])
 def test_keys_that_are_not_upload_keys_are_rejected(key: str):
+    # Given a key outside uploads/{owner}/{photo_id}
+    # When / Then it does not parse as an upload
     assert keys.parse_upload_key(key) is None
 
 
@@ -133,5 +137,7 @@ def test_media_url_serves_renditions_under_the_media_base_url():
 
 @pytest.mark.parametrize("key", ["uploads/alice/01ABC", "renditions/x/v1/small.jpg", "mediax/a.jpg"])
 def test_media_url_refuses_non_media_keys_so_originals_are_never_public(key: str):
+    # Given an original or any key outside media/
+    # When / Then no public URL is ever built for it
     with pytest.raises(ValueError, match="not a public media key"):
         keys.media_url("/media", key)

@@ -90,12 +90,16 @@ def test_usernames_and_emails_are_normalised_to_lowercase():
 
 
 def test_login_usernames_are_lowercased_too():
+    # Given a mixed-case login name
+    # When / Then it is matched in lowercase
     name = random_username()
     assert LogIn.model_validate({"username": name, "password": "x"}).username == name.lower()
 
 
 @pytest.mark.parametrize("username", ["ab", "a" * 31, "has space", "dash-ed", "dot.ted", "émile", "semi;colon", ""])
 def test_bad_usernames_are_rejected(username: str):
+    # Given a username too short, too long or with other characters
+    # When / Then only the username is reported
     with pytest.raises(ValidationError) as raised:
         SignUp.model_validate(signup(username=username))
     assert bad_fields(raised.value) == {"username"}
@@ -103,24 +107,32 @@ def test_bad_usernames_are_rejected(username: str):
 
 @pytest.mark.parametrize("username", ["abc", "a" * 30, "under_score_9", "ALLCAPS"])
 def test_good_usernames_are_accepted(username: str):
+    # Given a valid username of any case
+    # When / Then it is accepted, lowercased
     assert SignUp.model_validate(signup(username=username)).username == username.lower()
 
 
 @pytest.mark.parametrize("email", ["no-at-sign", "two@@example.com", "a@b", "a @example.com", "@example.com",
                                    "x@example.c", "a" * 65 + "@example.com", ""])
 def test_bad_emails_are_rejected(email: str):
+    # Given a malformed email address
+    # When / Then only the email is reported
     with pytest.raises(ValidationError) as raised:
         SignUp.model_validate(signup(email=email))
     assert bad_fields(raised.value) == {"email"}
 
 
 def test_every_bad_field_is_reported_together():
+    # Given three invalid fields
+    # When / Then all three are reported at once
     with pytest.raises(ValidationError) as raised:
         SignUp.model_validate({"username": "x", "email": "nope", "password": "weak"})
     assert bad_fields(raised.value) == {"username", "email", "password"}
 
 
 def test_missing_fields_are_reported():
+    # Given an empty body
+    # When / Then every required field is reported
     with pytest.raises(ValidationError) as raised:
         SignUp.model_validate({})
     assert bad_fields(raised.value) == {"username", "email", "password"}
@@ -129,11 +141,15 @@ def test_missing_fields_are_reported():
 # --- profiles ----------------------------------------------------------------------------------
 
 def test_profile_fields_up_to_their_limits_are_accepted():
+    # Given a display name of 50 and a bio of 300 characters
+    # When / Then both are accepted
     body = ProfileUpdate.model_validate({"display_name": "d" * 50, "bio": "b" * 300})
     assert (len(body.display_name), len(body.bio)) == (50, 300)
 
 
 def test_a_profile_update_may_change_one_field_only():
+    # Given only a bio (with newline and tab)
+    # When / Then the display name stays unset and whitespace controls are allowed
     body = ProfileUpdate.model_validate({"bio": "hello\nworld\ttab"})
     assert body.display_name is None
     assert body.bio == "hello\nworld\ttab"  # newline and tab are allowed
@@ -141,6 +157,8 @@ def test_a_profile_update_may_change_one_field_only():
 
 @pytest.mark.parametrize(("field", "length"), [("display_name", 51), ("bio", 301)])
 def test_profile_fields_over_their_limits_are_rejected(field: str, length: int):
+    # Given a field one character over its limit
+    # When / Then it is rejected
     with pytest.raises(ValidationError) as raised:
         ProfileUpdate.model_validate({field: "x" * length})
     assert bad_fields(raised.value) == {field}
@@ -149,6 +167,8 @@ def test_profile_fields_over_their_limits_are_rejected(field: str, length: int):
 @pytest.mark.parametrize("text", ["bell\x07", "nul\x00byte", "esc\x1b[31m", "del\x7f", "cr\rreturn"])
 @pytest.mark.parametrize("field", ["display_name", "bio"])
 def test_control_characters_are_refused(field: str, text: str):
+    # Given text with a control character
+    # When / Then the field is refused
     with pytest.raises(ValidationError) as raised:
         ProfileUpdate.model_validate({field: text})
     assert bad_fields(raised.value) == {field}
@@ -164,6 +184,8 @@ def test_control_characters_are_refused(field: str, text: str):
     (ProfileUpdate, {"bio": "hi", "followers": 10**6}),
 ])
 def test_unknown_fields_are_refused(model, body: dict[str, Any]):
+    # Given a body with a field the API does not define
+    # When / Then it is refused rather than ignored
     with pytest.raises(ValidationError) as raised:
         model.model_validate(body)
     assert [e["type"] for e in raised.value.errors()] == ["extra_forbidden"]

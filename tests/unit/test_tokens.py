@@ -154,6 +154,8 @@ def test_a_token_with_a_flipped_signature_character_is_unauthorized(make_token, 
 
 
 def test_a_token_with_an_unknown_key_id_is_unauthorized(make_token, jwks_requests):
+    # Given a token naming a key the pool never published
+    # When / Then it is refused
     token = make_token(headers={"kid": "not-in-the-key-set"})
     with pytest.raises(Unauthorized):
         tokens.verify_access_token(token)
@@ -181,6 +183,8 @@ def test_an_hs256_token_keyed_with_the_public_key_is_unauthorized(make_token, jw
 
 
 def test_a_token_from_another_issuer_is_unauthorized(make_token, jwks_requests):
+    # Given a token issued by another user pool
+    # When / Then it is refused
     token = make_token(iss=f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_other{uuid.uuid4().hex[:4]}")
     with pytest.raises(Unauthorized):
         tokens.verify_access_token(token)
@@ -196,12 +200,16 @@ def test_an_id_token_is_unauthorized(make_token, jwks_requests, pool):
 
 
 def test_a_token_claiming_another_token_use_is_unauthorized_even_with_a_client_id(make_token, jwks_requests):
+    # Given an id token that also carries our client_id
+    # When / Then it is still not an access token
     token = make_token(token_use="id")
     with pytest.raises(Unauthorized, match="not an access token"):
         tokens.verify_access_token(token)
 
 
 def test_a_token_issued_to_another_app_client_is_unauthorized(make_token, jwks_requests):
+    # Given a token the pool issued to another app client
+    # When / Then it is refused
     token = make_token(client_id=uuid.uuid4().hex[:26])
     with pytest.raises(Unauthorized, match="another client"):
         tokens.verify_access_token(token)
@@ -209,12 +217,16 @@ def test_a_token_issued_to_another_app_client_is_unauthorized(make_token, jwks_r
 
 @pytest.mark.parametrize("claim", ["exp", "iss", "token_use", "client_id", "jti"])
 def test_a_token_missing_a_required_claim_is_unauthorized(make_token, jwks_requests, claim):
+    # Given a token without one required claim
+    # When / Then it is refused
     token = make_token(**{claim: None})
     with pytest.raises(Unauthorized):
         tokens.verify_access_token(token)
 
 
 def test_a_token_naming_no_user_is_unauthorized(make_token, jwks_requests):
+    # Given an otherwise valid token without a username
+    # When / Then it is refused
     token = make_token(username=None)
     with pytest.raises(Unauthorized, match="names no user"):
         tokens.verify_access_token(token)
@@ -222,6 +234,8 @@ def test_a_token_naming_no_user_is_unauthorized(make_token, jwks_requests):
 
 @pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "a.b", "....", "eyJhbGciOiJSUzI1NiJ9.e30.", "Bearer x.y.z"])
 def test_malformed_token_strings_are_unauthorized(jwks_requests, token):
+    # Given a string that is not a JWT
+    # When / Then it is refused (never a crash)
     with pytest.raises(Unauthorized):
         tokens.verify_access_token(token)
 
@@ -251,10 +265,14 @@ def test_an_unreachable_key_set_is_a_server_failure_not_the_callers(make_token, 
     ("BEARER   abc.def.ghi  ", "abc.def.ghi"),
 ])
 def test_bearer_token_takes_the_token_from_the_header(header, token):
+    # Given a Bearer header in any case and spacing
+    # When / Then the token is extracted
     assert tokens.bearer_token(header) == token
 
 
 @pytest.mark.parametrize("header", [None, "", "   ", "Bearer", "Bearer   ", "Basic dXNlcjpwYXNz", "abc.def.ghi", "Token x"])
 def test_bearer_token_refuses_a_missing_or_malformed_header(header):
+    # Given no header, an empty one or another scheme
+    # When / Then it is refused
     with pytest.raises(Unauthorized):
         tokens.bearer_token(header)

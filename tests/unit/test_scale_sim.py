@@ -1,0 +1,138 @@
+"""The scale simulator's pure parts: key structure from the real key functions, and unit bookkeeping."""
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import numpy as np
+import pytest
+
+from bench import scale_sim as sim
+from chalicelib import keys
+
+SMALL = sim.Config(users=2_000, peak_rps=500.0, photos_window=4, hot_targets=30)
+
+
+def small_world(cfg: sim.Config = SMALL, shards_for=sim.fallback_shards_for):
+    pop = sim.build_population(cfg, shards_for, "test policy")
+    return pop, sim.make_env(pop)
+
+
+def explicit_loads(design: str, pop: sim.Population, env: sim.KeyEnv) -> dict[str, tuple[float, float]]:
+    """(rcu, wcu) per partition key of the hot accounts, as built from the real key functions."""
+    model = sim.build_model(design, pop, env)
+    chunk = model.chunks[0]
+    assert chunk.family.startswith("explicit")
+    return {chunk.label(j)[1]: (float(chunk.rcu[j]), float(chunk.wcu[j])) for j in range(len(chunk.rcu))}
+
+
+def test_our_design_spreads_a_celebrity_like_counter_over_its_shards():
+    # Given a 10,000-user world, low traffic, and the fallback shard policy
+    cfg = dataclasses.replace(SMALL, users=10_000, seed=int(uuid.uuid4().int % 10_000))
+    pop, env = small_world(cfg)
+    celebrity = pop.account(0)
+    newest = celebrity.photo_ids[0]
+    # When both designs are modelled
+    ours = explicit_loads(sim.OURS, pop, env)
+    naive = explicit_loads(sim.NAIVE, pop, env)
+    # Then ours writes likes of the celebrity's newest photo to exactly its shards, named by keys, evenly
+    shard_keys = [keys.counter_shard_id("likes", newest, cfg.regions[0], n) for n in range(celebrity.shards)]
+    assert celebrity.shards == sim.fallback_shards_for(cfg.celebrity_followers[0]) == 128
+    like_writes = cfg.rate("like") * pop.popularity[0] * pop.photo_weights[0] * sim.W_COUNTER_TXN
+    written = [k for k, (_, w) in ours.items() if k.startswith(f"likes#{newest}#") and w > 0]
+    assert sorted(written) == sorted(shard_keys)
+    for key in shard_keys:
+        assert ours[key][1] == pytest.approx(like_writes / celebrity.shards)
+    # And the naive design puts every like of that photo on one item
+    assert naive[f"likes#{newest}"][1] == pytest.approx(like_writes)
+    assert not any(k.startswith(f"likes#{newest}#") for k in naive)
+
+
+def test_followers_shards_follow_the_real_stable_hash():
+    # Given the shard shares measured over the actors
+    pop, env = small_world()
+    shares = env.follower_shares(8)
+    # When the same actors are hashed directly with keys.follower_shard
+    actors = [pop.name(i) for i in range(pop.n_celebs, pop.size)]
+    direct = np.bincount([keys.follower_shard(a, 8) for a in actors], minlength=8) / len(actors)
+    # Then the shares are exactly those of the real function, and they sum to one
+    np.testing.assert_allclose(shares, direct)
+    assert shares.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("design", sim.DESIGNS)
+def test_vectorised_families_match_the_real_key_path(design):
+    # Given one small world (celebrities small enough to list every key), modelled once with every
+    # account through the real key functions and once with every account through the vectorised families
+    pop, env = small_world(dataclasses.replace(SMALL, celebrity_followers=(200_000, 50_000, 20_000, 12_000, 10_000)))
+    explicit = sim.build_model(design, pop, env, hot=pop.size)
+    vectorised = sim.build_model(design, pop, env, hot=0)
+    # When every key's load is listed
+    er, ew = explicit.expanded()
+    vr, vw = vectorised.expanded()
+    # Then both paths give the same keys with the same loads
+    assert len(er) == len(vr)
+    np.testing.assert_allclose(er, vr, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ew, vw, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("design", sim.DESIGNS)
+def test_per_key_totals_equal_the_sum_of_operation_costs(design):
+    # Given a small world without the container cache (so every request reaches DynamoDB)
+    cfg = dataclasses.replace(SMALL, cache=False)
+    pop, env = small_world(cfg)
+    # When the per-key loads are summed over all keys
+    model = sim.build_model(design, pop, env)
+    rcu, wcu = model.totals()
+    # Then they equal rate x units of one request, summed over request kinds
+    expected_rcu, expected_wcu = sim.expected_totals(design, pop, env)
+    assert rcu == pytest.approx(expected_rcu, rel=1e-9)
+    assert wcu == pytest.approx(expected_wcu, rel=1e-9)
+
+
+def test_only_likes_cost_two_transactional_writes_each_in_both_designs():
+    # Given a mix of likes only
+    cfg = dataclasses.replace(SMALL, mix={"like": 1.0}, celebrity_uploads_per_day=0.0)
+    pop, env = small_world(cfg)
+    for design in sim.DESIGNS:
+        # When modelled
+        rcu, wcu = sim.build_model(design, pop, env).totals()
+        # Then each like is TransactWrite(edge + counter) = 2 items x 2 WCU, and nothing is read
+        assert wcu == pytest.approx(cfg.peak_rps * 4)
+        assert rcu == 0
+
+
+def test_container_cache_caps_a_celebrity_timeline_partition():
+    # Given the default cache (TTL 5 s x 1,000 containers) and the same world without it
+    pop, env = small_world(dataclasses.replace(SMALL, peak_rps=50_000.0))
+    uncached_pop, uncached_env = small_world(dataclasses.replace(SMALL, peak_rps=50_000.0, cache=False))
+    # When our design is modelled
+    cached = explicit_loads(sim.OURS, pop, env)
+    uncached = explicit_loads(sim.OURS, uncached_pop, uncached_env)
+    # Then celebrity1's by_owner partition is read at most containers / ttl times a second
+    cfg = pop.cfg
+    assert cached["celebrity1"][0] == pytest.approx(cfg.containers / cfg.timeline_ttl_s * sim.R_TIMELINE_PAGE)
+    assert uncached["celebrity1"][0] == pytest.approx(cfg.rate("feed") * sim.R_TIMELINE_PAGE)
+
+
+def test_summary_finds_the_naive_registry_hot_and_ours_within_the_goal(tmp_path):
+    # Given the default mix at 50,000 req/s on a small population
+    pop, env = small_world(dataclasses.replace(SMALL, peak_rps=50_000.0))
+    # When both designs are summarised and plotted
+    summaries = [sim.summarise(sim.build_model(d, pop, env)) for d in sim.DESIGNS]
+    out = tmp_path / "heat.png"
+    sim.save_plot(summaries, out, "test")
+    # Then the naive single registry item is the hottest key, overloaded; ours stays within 50 %
+    ours, naive = summaries
+    assert naive.hottest["util"].pk == sim.NAIVE_REGISTRY_PK
+    assert naive.hottest["util"].util > 1.0
+    assert ours.hottest["util"].util <= sim.GOAL
+    assert out.stat().st_size > 0
+
+
+def test_shard_policy_falls_back_with_the_documented_steps():
+    # Given the local fallback policy
+    # Then it steps at 1,000 / 100k / 1M followers
+    assert [sim.fallback_shards_for(f) for f in (0, 999, 1_000, 99_999, 100_000, 999_999, 1_000_000)] == [
+        1, 1, 8, 8, 32, 32, 128,
+    ]
