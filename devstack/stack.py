@@ -149,7 +149,8 @@ class LocalStack:
             stdio = {"stdout": out, "stderr": subprocess.STDOUT}
         else:
             stdio = {}
-        process = subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, **stdio)
+        # Own session: Ctrl-C reaches only the runner, which stops children in order (consumers first).
+        process = subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True, **stdio)
         self._processes.append(process)
         return process
 
