@@ -233,8 +233,13 @@ def test_blur_and_sharpen_keep_dimensions_and_change_pixels():
 def test_webp_is_kept_only_when_smaller_than_the_jpeg(monkeypatch):
     # Given a smooth photo-like image, where WebP beats JPEG
     data = _encode(_noisy(1200, 900, seed=11), "JPEG", quality=95)
-    # When processed with the defaults
-    photo = _process(data)
+    webp_everywhere_but_large = (
+        imaging.RenditionSpec("large", 2048, webp=False),
+        imaging.RenditionSpec("medium", 1080, webp=True),
+        imaging.RenditionSpec("thumb", 320, webp=True),
+    )
+    # When processed with WebP candidates for thumb and medium
+    photo = _process(data, renditions=webp_everywhere_but_large)
     by_key = {(r.name, r.extension): r for r in photo.renditions}
     # Then WebP variants appear (only for thumb/medium), each smaller than its JPEG sibling
     webps = [r for r in photo.renditions if r.extension == "webp"]
@@ -245,7 +250,7 @@ def test_webp_is_kept_only_when_smaller_than_the_jpeg(monkeypatch):
         assert _decode(r.body).size == (r.width, r.height)
     # And when WebP is made to lose (quality 100 lossy is bigger than JPEG q82), none is kept
     monkeypatch.setattr(imaging, "WEBP_QUALITY", 100)
-    photo = _process(data)
+    photo = _process(data, renditions=webp_everywhere_but_large)
     assert [r.extension for r in photo.renditions] == ["jpg", "jpg", "jpg"]
 
 
