@@ -12,46 +12,16 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from api_helpers import body_of, call, member
 from chalicelib import feed, keys, settings, social
 from chalicelib.models import FanoutJobRecord, FeedItemRecord, PhotoRecord, bound
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
-PASSWORD = "Passw0rdOK"
-JSON = {"Content-Type": "application/json"}
 THRESHOLD = 3
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-def new_username() -> str:
-    return f"user_{uuid.uuid4().hex[:12]}"
-
-
-def call(client, method: str, path: str, body: Any = None, token: str | None = None):
-    headers = dict(JSON)
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    data = b"" if body is None else json.dumps(body).encode()
-    return client.http.request(method, path, headers=headers, body=data)
-
-
-def body_of(response) -> Any:
-    return json.loads(response.body)
-
-
-def member(client, log_in: bool = True) -> tuple[str, str | None]:
-    """A signed-up (and unless told otherwise logged-in) user: ``(username, access token)``."""
-    username = new_username()
-    response = call(client, "POST", "/auth/signup",
-                    {"username": username, "email": f"{username}@example.com", "password": PASSWORD})
-    assert response.status_code == 201, response.body
-    if not log_in:
-        return username, None
-    response = call(client, "POST", "/auth/login", {"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.body
-    return username, body_of(response)["access_token"]
-
 
 def post_ready_photo(client, token: str, caption: str = "") -> PhotoRecord:
     """A photo created through the API and marked ready as the pipeline does (no image work here)."""
