@@ -22,10 +22,16 @@ class PhotoscaleError(ChaliceUnhandledError):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, details: Any = None) -> None:
+    def __init__(self, message: str, *, details: Any = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the error adds (``Retry-After`` on 429 and 503)."""
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 class BadRequest(PhotoscaleError):
@@ -115,6 +121,8 @@ class UnsupportedMediaType(PhotoscaleError):
 
 
 class TooManyRequests(PhotoscaleError):
+    """Over a rate limit or quota; ``retry_after`` says when to try again."""
+
     status, code = 429, "too_many_requests"
 
 

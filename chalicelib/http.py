@@ -33,11 +33,12 @@ _CHALICE_ERROR_CODES = {
 T = TypeVar("T")
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details
-    return Response(body={"error": body}, status_code=status, headers=dict(JSON_HEADERS))
+    return Response(body={"error": body}, status_code=status, headers={**JSON_HEADERS, **(headers or {})})
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -57,7 +58,7 @@ def error_middleware(event, get_response):
             logger.exception("request failed", extra={"error_code": exc.code})
         else:
             logger.info("request rejected", extra={"status": exc.status, "error_code": exc.code})
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
         code = _CHALICE_ERROR_CODES.get(body["Code"], "error")
