@@ -10,11 +10,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from chalice import Chalice, ConvertToMiddleware
 from chalice.app import AuthResponse
 
-from chalicelib import auth, feed, health, http, photos, social, users
+from chalicelib import auth, feed, health, http, photos, quotas, social, users
 from chalicelib.errors import Unauthorized
 from chalicelib.observability import logger, metrics
 from chalicelib.schemas import CaptionUpdate, Confirm, LogIn, NewPhoto, ProfileUpdate, Refresh, SignUp
-from chalicelib.settings import event_source_queue
+from chalicelib.settings import event_source_queue, get_settings
 
 app = Chalice(app_name="photoscale")
 app.register_middleware(
@@ -54,7 +54,7 @@ def get_health():
 @app.route("/auth/signup", methods=["POST"])
 def sign_up():
     body = http.parse_body(SignUp, app.current_request.raw_body)
-    return http.json_response(users.sign_up(body.username, body.email, body.password), status=201)
+    return http.json_response(users.sign_up(body.username, body.email, body.password, _client_ip()), status=201)
 
 
 @app.route("/auth/confirm", methods=["POST"])
@@ -67,7 +67,7 @@ def confirm_sign_up():
 @app.route("/auth/login", methods=["POST"])
 def log_in():
     body = http.parse_body(LogIn, app.current_request.raw_body)
-    return http.json_response(auth.log_in(body.username, body.password))
+    return http.json_response(auth.log_in(body.username, body.password, _client_ip()))
 
 
 @app.route("/auth/refresh", methods=["POST"])
@@ -211,6 +211,13 @@ def fan_out_feed(event):
 def _caller() -> dict:
     """The authorizer's context for this request: username, token id and expiry."""
     return app.current_request.context["authorizer"]
+
+
+def _client_ip() -> str:
+    """The client IP per-IP quotas count against (see ``chalicelib.quotas.client_ip``)."""
+    request = app.current_request
+    return quotas.client_ip(request.context.get("identity", {}).get("sourceIp"), request.headers,
+                            get_settings().client_ip_header)
 
 
 def _optional_caller() -> str | None:

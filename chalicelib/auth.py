@@ -3,16 +3,24 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from chalicelib import identity, sessions, tokens, users
-from chalicelib.errors import Unauthorized
+from chalicelib import identity, quotas, sessions, tokens, users
+from chalicelib.errors import InvalidCredentials, Unauthorized
 
 
 def confirm(username: str, code: str) -> None:
     identity.confirm_sign_up(username, code)
 
 
-def log_in(username: str, password: str) -> dict:
-    token_set = identity.log_in(username, password)
+def log_in(username: str, password: str, client_ip: str) -> dict:
+    """Password login. Wrong passwords count against the client IP's failed-login quota; once it is
+    used up, every login from that IP is refused until the window ends (the right password too, so
+    the quota cannot be used as an oracle)."""
+    quotas.ensure_below(quotas.FAILED_LOGINS, client_ip)
+    try:
+        token_set = identity.log_in(username, password)
+    except InvalidCredentials:
+        quotas.record(quotas.FAILED_LOGINS, client_ip)
+        raise
     users.ensure_profile(username)
     return asdict(token_set)
 

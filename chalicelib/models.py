@@ -178,3 +178,19 @@ class FanoutJobRecord(_Table):
     written = NumberAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
+
+
+class QuotaRecord(_Table):
+    """One subject's count of one action in one fixed window (see :mod:`chalicelib.quotas`).
+
+    ``quota_id`` = ``quota#{action}#{subject}#{window_start}``; ``expires_at`` is the table's TTL
+    attribute (window end + grace), so finished windows disappear on their own.
+    """
+
+    class Meta:
+        table_name = "unbound"
+
+    settings_attr = "quotas_table"
+    quota_id = UnicodeAttribute(hash_key=True)
+    n = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)

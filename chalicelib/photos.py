@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
+from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import aws, counters, cursors, keys, secrets
+from chalicelib import aws, counters, cursors, keys, quotas, secrets
 from chalicelib.errors import (
     BadRequest,
     InvalidCursor,
@@ -36,6 +38,9 @@ ALLOWED_CONTENT_TYPES = {
     "image/heif": "heif",
 }
 PENDING, READY, FAILED = "pending", "ready", "failed"
+#: A pending photo older than this is abandoned (its upload grant expired long ago): it no longer
+#: counts against the pending-uploads quota, and the count reads at most this much of a listing.
+PENDING_HORIZON_SECONDS = 3600
 LIKES = "likes"
 
 
@@ -84,6 +89,8 @@ def create_photo(owner: str, content_type: str, size: int, caption: str | None) 
         raise ValidationFailed(
             "Invalid request: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems), details=problems
         )
+    quotas.ensure_fewer_than_limit(quotas.PENDING_UPLOADS, pending_uploads(owner))
+    quotas.consume(quotas.UPLOAD_GRANTS, owner)
     created_at = now_iso()
     photo_id = keys.new_id()
     record = bound(PhotoRecord)(
@@ -106,6 +113,28 @@ def create_photo(owner: str, content_type: str, size: int, caption: str | None) 
         ExpiresIn=settings.upload_url_expiry_seconds,
     )
     return {"photo": photo_view(record), "upload": {"url": upload["url"], "fields": upload["fields"]}}
+
+
+def pending_uploads(owner: str, now: float | None = None) -> int:
+    """How many of ``owner``'s uploads are granted but not processed yet (exact, and cheap).
+
+    One COUNT query of the owner index over the last :data:`PENDING_HORIZON_SECONDS` only (so it
+    reads at most an hour of the user's photos, which the upload-grants quota bounds), filtered to
+    ``status = pending`` and not expired (pending rows may carry a TTL ``expires_at``; DynamoDB
+    deletes expired items lazily, so they are filtered here).
+    """
+    from pynamodb.expressions.operand import Path
+
+    moment = time.time() if now is None else now
+    cutoff = datetime.fromtimestamp(moment - PENDING_HORIZON_SECONDS, timezone.utc)
+    cutoff_iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    expires_at = Path("expires_at")
+    return bound(PhotoRecord).by_owner.count(
+        owner,
+        range_key_condition=PhotoRecord.owner_sort >= cutoff_iso,
+        filter_condition=(PhotoRecord.status == PENDING)
+        & (expires_at.does_not_exist() | (expires_at > int(moment))),
+    )
 
 
 def get_photo(photo_id: str) -> dict:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 class SettingsError(RuntimeError):
@@ -29,6 +30,7 @@ class Settings:
     feeds_table: str
     idempotency_table: str
     jobs_table: str
+    quotas_table: str
     media_bucket: str
     uploads_queue_url: str
     edits_queue_url: str
@@ -48,6 +50,10 @@ class Settings:
     aws_max_attempts: int = 3
     active_regions: tuple[str, ...] = ()
     cdn_distribution_id: str | None = None
+    #: action -> ``chalicelib.quotas.Limit`` (defaults there, ``QUOTA_<ACTION>=<limit>/<seconds>`` overrides).
+    quota_limits: dict[str, Any] = field(default_factory=dict)
+    #: Header holding the client IP set by our own CDN (``CloudFront-Viewer-Address``); unset: sourceIp.
+    client_ip_header: str | None = None
 
     @property
     def cognito_issuer(self) -> str:
@@ -70,6 +76,7 @@ _REQUIRED = {
     "feeds_table": "FEEDS_TABLE",
     "idempotency_table": "IDEMPOTENCY_TABLE",
     "jobs_table": "JOBS_TABLE",
+    "quotas_table": "QUOTAS_TABLE",
     "media_bucket": "MEDIA_BUCKET",
     "uploads_queue_url": "UPLOADS_QUEUE_URL",
     "edits_queue_url": "EDITS_QUEUE_URL",
@@ -130,6 +137,12 @@ def load_settings(environ: dict[str, str] | os._Environ[str]) -> Settings:
                 values[attr] = float(environ[name])
             except ValueError:
                 problems.append(f"{name} must be a number, got {environ[name]!r}")
+    from chalicelib import quotas
+
+    try:
+        values["quota_limits"] = quotas.limits_from(environ)
+    except ValueError as exc:
+        problems.append(str(exc))
     if problems:
         raise SettingsError("invalid settings: " + "; ".join(problems))
     return Settings(
@@ -138,6 +151,7 @@ def load_settings(environ: dict[str, str] | os._Environ[str]) -> Settings:
         aws_endpoint=environ.get("PHOTOSCALE_AWS_ENDPOINT") or None,
         media_base_url=environ.get("MEDIA_BASE_URL", "/media").rstrip("/"),
         cdn_distribution_id=environ.get("CDN_DISTRIBUTION_ID") or None,
+        client_ip_header=environ.get("CLIENT_IP_HEADER", "").strip() or None,
         active_regions=tuple(r.strip() for r in environ.get("ACTIVE_REGIONS", "").split(",") if r.strip()),
         auto_confirm_signup=environ.get("AUTO_CONFIRM_SIGNUP", "false").lower() in ("1", "true", "yes"),
         **values,  # type: ignore[arg-type]

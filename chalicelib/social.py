@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import counters, cursors, keys, secrets
+from chalicelib import counters, cursors, keys, quotas, secrets
 from chalicelib.errors import BadRequest, InvalidCursor, PhotoNotFound, PhotoNotReady
 from chalicelib.models import GraphEdgeRecord, PhotoRecord, UserRecord, bound
 from chalicelib.settings import get_settings
@@ -133,6 +133,7 @@ def decode_position(cursor: str | None, scope: str) -> str | None:
 def follow(follower: str, followee_name: str) -> None:
     """``follower`` follows ``followee_name`` (idempotent: following twice counts once)."""
     followee = _other_user(follower, followee_name)
+    quotas.consume(quotas.FOLLOWS, follower)
     graph = bound(GraphEdgeRecord)
     for attempt in range(_TRANSACTION_ATTEMPTS):
         shards = counters.shard_count(FOLLOWERS, followee)
@@ -162,6 +163,7 @@ def follow(follower: str, followee_name: str) -> None:
 def unfollow(follower: str, followee_name: str) -> None:
     """``follower`` stops following ``followee_name`` (idempotent)."""
     followee = _other_user(follower, followee_name)
+    quotas.consume(quotas.FOLLOWS, follower)  # follow/unfollow toggling shares the one quota
     graph = bound(GraphEdgeRecord)
     for attempt in range(_TRANSACTION_ATTEMPTS):
         try:
@@ -301,6 +303,7 @@ def _set_like(user: str, photo_id: str, liked: bool) -> dict:
     record = get_photo_record(photo_id)  # 404 for an unknown photo
     if record.status != READY:
         raise PhotoNotReady("The photo is not ready yet.")
+    quotas.consume(quotas.LIKES, user)  # likes and unlikes share the one quota
     graph = bound(GraphEdgeRecord)
     photos_model = bound(PhotoRecord)
     for attempt in range(_TRANSACTION_ATTEMPTS):

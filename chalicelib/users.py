@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 from pynamodb.exceptions import PutError
 
-from chalicelib import counters, identity
+from chalicelib import counters, identity, quotas
 from chalicelib.errors import UsernameTaken, UserNotFound
 from chalicelib.models import UserRecord, bound
 
@@ -16,8 +16,12 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def sign_up(username: str, email: str, password: str) -> dict:
-    """Create the identity in Cognito, then the profile (username is unique in both)."""
+def sign_up(username: str, email: str, password: str, client_ip: str) -> dict:
+    """Create the identity in Cognito, then the profile (username is unique in both).
+
+    Each attempt counts against the client IP's sign-up quota (taken ones too: probing names costs).
+    """
+    quotas.consume(quotas.SIGNUPS, client_ip)
     confirmed = identity.sign_up(username, email, password)
     record = bound(UserRecord)(username, email=email, display_name=username, bio="", created_at=now_iso())
     try:

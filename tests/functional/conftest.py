@@ -7,6 +7,7 @@ AWS clients, so a test may change its own environment (region, shard defaults) f
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from chalice.test import Client
 from moto import mock_aws
 from moto.utilities.utils import load_resource
 
-from chalicelib import aws, settings, tokens
+from chalicelib import aws, quotas, settings, tokens
 from devstack import chalice_local as gateway
 from devstack.provision import provision
 from infra.cfn import STATEFUL_TEMPLATE, load_template, output_env_name
@@ -82,11 +83,21 @@ def api_env(deployed: dict[str, Any], aws_credentials: None, monkeypatch: pytest
     monkeypatch.setenv("FANOUT_QUEUE_NAME", outputs["FanoutQueueName"])
     monkeypatch.delenv("ACTIVE_REGIONS", raising=False)
     monkeypatch.delenv("COUNTER_DEFAULT_SHARDS", raising=False)
+    for name in list(os.environ):
+        if name.startswith("QUOTA_"):
+            monkeypatch.delenv(name)
+    # Every request of chalice's test client comes from 127.0.0.1, and the stack lives for the whole
+    # module: per-IP quotas get room for a module's sign-ups (tests of those quotas set their own).
+    monkeypatch.setenv("QUOTA_SIGNUPS", "100000/3600")
+    monkeypatch.setenv("QUOTA_FAILED_LOGINS", "100000/900")
+    monkeypatch.delenv("CLIENT_IP_HEADER", raising=False)
     settings.reset_settings()
     aws.reset()
+    quotas.reset()
     yield outputs
     settings.reset_settings()
     aws.reset()
+    quotas.reset()
 
 
 @pytest.fixture

@@ -51,10 +51,11 @@ def test_every_infra_template_passes_cfn_lint_without_errors_or_warnings(path: P
 def test_every_table_is_on_demand_encrypted_recoverable_streamed_and_retained(template: dict[str, Any]) -> None:
     # Given the stateful template's DynamoDB tables
     tables = resources_of(template, "AWS::DynamoDB::Table")
-    # Then there are the eight tables the app expects
+    # Then there are the nine tables the app expects
     assert set(tables) == {
         "UsersTable", "SessionsTable", "PhotosTable", "CountersTable",
         "GraphTable", "FeedsTable", "IdempotencyTable", "JobsTable",
+        "QuotasTable",
     }
     # And each one has the production-safety settings
     for logical_id, table in tables.items():
@@ -76,6 +77,7 @@ def test_every_table_is_on_demand_encrypted_recoverable_streamed_and_retained(te
     ("FeedsTable", [("feed_owner", "HASH"), ("feed_sort", "RANGE")], "expires_at"),
     ("IdempotencyTable", [("id", "HASH")], "expiration"),
     ("JobsTable", [("job_id", "HASH")], "expires_at"),
+    ("QuotasTable", [("quota_id", "HASH")], "expires_at"),
 ])
 def test_table_has_the_documented_key_schema_and_ttl_attribute(
     template: dict[str, Any], logical_id: str, keys: list[tuple[str, str]], ttl: str | None
@@ -216,7 +218,7 @@ def test_user_pool_client_is_public_with_password_and_refresh_flows(template: di
 
 CONVENTIONS_ENV = {  # docs/conventions.md "Environment variables" that come from stack outputs
     "USERS_TABLE", "SESSIONS_TABLE", "PHOTOS_TABLE", "COUNTERS_TABLE", "GRAPH_TABLE", "FEEDS_TABLE",
-    "IDEMPOTENCY_TABLE", "JOBS_TABLE", "MEDIA_BUCKET", "WEB_BUCKET",
+    "IDEMPOTENCY_TABLE", "JOBS_TABLE", "QUOTAS_TABLE", "MEDIA_BUCKET", "WEB_BUCKET",
     "UPLOADS_QUEUE_NAME", "UPLOADS_QUEUE_URL", "UPLOADS_DLQ_URL", "EDITS_QUEUE_NAME", "EDITS_QUEUE_URL",
     "EDITS_DLQ_URL", "FANOUT_QUEUE_NAME", "FANOUT_QUEUE_URL", "FANOUT_DLQ_URL",
     "USER_POOL_ID", "USER_POOL_CLIENT_ID", "CURSOR_SECRET_ARN",
