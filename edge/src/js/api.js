@@ -4,12 +4,13 @@ import { session } from "./session.js";
 export const API = "/api";
 
 export class ApiError extends Error {
-  constructor(status, code, message, details) {
+  constructor(status, code, message, details, retryAfter = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.details = Array.isArray(details) ? details : [];
+    this.retryAfter = retryAfter; // seconds from a 429's / 503's Retry-After, else null
   }
 
   /**
@@ -36,19 +37,39 @@ const FALLBACK = {
   503: "The service is unavailable right now. Please try again.",
 };
 
-async function toError(response) {
+/** "Try again in 5 seconds." / "in 3 minutes" / "in 2 hours" for a Retry-After of ``seconds``. */
+export function retryAfterWords(seconds) {
+  const plural = (n, unit) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+  if (seconds < 60) return `Try again in ${plural(seconds, "second")}.`;
+  if (seconds < 3600) return `Try again in ${plural(Math.ceil(seconds / 60), "minute")}.`;
+  return `Try again in ${plural(Math.ceil(seconds / 3600), "hour")}.`;
+}
+
+export async function toError(response) {
   let body = null;
   try {
     body = await response.json();
   } catch {
     /* not JSON */
   }
+  const header = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+  const retryAfter = Number.isFinite(header) && header >= 0 ? header : null;
   const err = body && body.error;
+  let code = "error";
+  let message;
+  let details;
   if (err && typeof err === "object") {
-    return new ApiError(response.status, err.code || "error", err.message || FALLBACK[response.status] || "Request failed.", err.details);
+    code = err.code || "error";
+    message = err.message || FALLBACK[response.status] || "Request failed.";
+    details = err.details;
+  } else {
+    message = (body && (body.message || body.Message)) || FALLBACK[response.status] || `Request failed (${response.status}).`;
   }
-  const message = (body && (body.message || body.Message)) || FALLBACK[response.status] || `Request failed (${response.status}).`;
-  return new ApiError(response.status, "error", message);
+  if (response.status === 429 && retryAfter !== null) {
+    if (message === FALLBACK[429]) message = "Too many requests.";
+    message = `${message} ${retryAfterWords(retryAfter)}`;
+  }
+  return new ApiError(response.status, code, message, details, retryAfter);
 }
 
 let refreshing = null;
