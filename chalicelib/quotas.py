@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
 from chalicelib import ddb
 from chalicelib.errors import TooManyRequests
@@ -168,14 +169,15 @@ clock: Callable[[], float] = time.time
 def limit_of(action: str) -> Limit:
     from chalicelib.settings import get_settings
 
-    return get_settings().quota_limits[action]
+    return get_settings().quota_limits.get(action) or DEFAULT_LIMITS[action]
 
 
 def consume(action: str, subject: str) -> None:
     """Count one ``action`` by ``subject``; :class:`TooManyRequests` if the window's quota is used up.
 
     One conditional ``UpdateItem`` (ADD 1 if the count is below the limit): concurrent requests can
-    never exceed the limit, and a rejected request counts nothing.
+    never exceed the limit, and a rejected request counts nothing. (A write retried after a
+    transient error that had in fact been applied counts twice: quotas err on the strict side.)
     """
     limit = limit_of(action)
     now = clock()
@@ -194,13 +196,15 @@ def consume(action: str, subject: str) -> None:
         if ddb.condition_failed(exc):
             _remember(key, start + limit.window)
             raise _over(action, limit, now) from None
-        raise ddb.translate(exc) from exc
+        _reraise(exc)
 
 
 def ensure_below(action: str, subject: str) -> None:
     """:class:`TooManyRequests` if ``subject`` already reached the window's quota (counts nothing).
 
     For quotas on outcomes known only afterwards (failed logins): check first, :func:`record` after.
+    Attempts racing each other can pass the check together (each is still counted), so a burst can
+    overshoot by its concurrency once; every later attempt in the window is refused.
     """
     limit = limit_of(action)
     now = clock()
@@ -215,7 +219,7 @@ def ensure_below(action: str, subject: str) -> None:
     except model.DoesNotExist:
         return
     except Exception as exc:
-        raise ddb.translate(exc) from exc
+        _reraise(exc)
     if int(record.n or 0) >= limit.limit:
         _remember(key, start + limit.window)
         raise _over(action, limit, now)
@@ -232,7 +236,7 @@ def record(action: str, subject: str) -> None:
         ddb.with_retries(lambda: item.update(actions=[
             QuotaRecord.n.add(1), QuotaRecord.expires_at.set(start + limit.window + TTL_GRACE_SECONDS)]))
     except Exception as exc:
-        raise ddb.translate(exc) from exc
+        _reraise(exc)
 
 
 def ensure_fewer_than_limit(action: str, current: int) -> None:
@@ -245,6 +249,13 @@ def ensure_fewer_than_limit(action: str, current: int) -> None:
     if current >= limit.limit:
         raise TooManyRequests(message(action, limit), retry_after=PENDING_RETRY_AFTER_SECONDS)
 
+
+def _reraise(exc: Exception) -> NoReturn:
+    """Still transient after retries: a 503 with Retry-After (``ddb.translate``); else ``exc`` as is."""
+    translated = ddb.translate(exc)
+    if translated is exc:
+        raise exc
+    raise translated from exc
 
 
 def _over(action: str, limit: Limit, now: float) -> TooManyRequests:
