@@ -92,6 +92,103 @@ class Call:
     operation: str
 
 
+@dataclass(frozen=True)
+class Usage:
+    """DynamoDB request units one API call consumed (on-demand: read / write request units)."""
+
+    operation: str
+    rru: float
+    wru: float
+
+
+def item_size(item: dict | None) -> int:
+    """DynamoDB's item size of a wire-format item: attribute names plus values (UTF-8 bytes)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in (item or {}).items())
+
+
+def _value_size(value: dict) -> int:
+    (kind, inner), = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        return len(inner.strip("-").replace(".", "")) // 2 + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: v}) for v in inner)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in inner.items())
+    return 0
+
+
+def _read_units(nbytes: int, consistent: bool) -> float:
+    return max(1, -(-nbytes // 4096)) * (1.0 if consistent else 0.5)
+
+
+def _write_units(nbytes: int) -> float:
+    return float(max(1, -(-nbytes // 1024)))
+
+
+def dynamodb_units(operation: str, params: dict, parsed: dict, gsi_counts: dict[str, int]) -> tuple[float, float]:
+    """(RRU, WRU) of one DynamoDB call, from its parameters and its response (on-demand rules).
+
+    Reads: 4 KB units, halved unless ``ConsistentRead``; a missing item still costs one unit; a
+    Query sums the sizes of the items it returns before rounding (items a filter drops are not seen
+    here: a lower bound). Writes: 1 KB units (an update's item size is not on the wire: 1 unit, our
+    items are small), plus one unit per GSI of the table (every index of ours projects ALL).
+    Transactions cost double per item (ConditionCheck included).
+    """
+    table = params.get("TableName", "")
+    if operation == "GetItem":
+        return _read_units(item_size(parsed.get("Item")), bool(params.get("ConsistentRead"))), 0.0
+    if operation == "BatchGetItem":
+        rru = 0.0
+        for name, request in params.get("RequestItems", {}).items():
+            found = parsed.get("Responses", {}).get(name, [])
+            consistent = bool(request.get("ConsistentRead"))
+            rru += sum(_read_units(item_size(i), consistent) for i in found)
+            rru += (len(request.get("Keys", [])) - len(found)) * _read_units(0, consistent)
+        return rru, 0.0
+    if operation in ("Query", "Scan"):
+        nbytes = sum(item_size(i) for i in parsed.get("Items", []))
+        return _read_units(nbytes, bool(params.get("ConsistentRead"))), 0.0
+    if operation == "TransactGetItems":
+        return sum(2 * _read_units(item_size(r.get("Item")), True) for r in parsed.get("Responses", [])), 0.0
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        return 0.0, _write_units(item_size(params.get("Item"))) * (1 + gsi_counts.get(table, 0))
+    if operation == "BatchWriteItem":
+        wru = 0.0
+        for name, writes in params.get("RequestItems", {}).items():
+            for write in writes:
+                item = write.get("PutRequest", {}).get("Item")
+                wru += _write_units(item_size(item)) * (1 + gsi_counts.get(name, 0))
+        return 0.0, wru
+    if operation == "TransactWriteItems":
+        wru = 0.0
+        for action in params.get("TransactItems", []):
+            (kind, body), = action.items()
+            wru += 2 * _write_units(item_size(body.get("Item"))) * (1 + (0 if kind == "ConditionCheck" else
+                                                                       gsi_counts.get(body.get("TableName", ""), 0)))
+        return 0.0, wru
+    return 0.0, 0.0
+
+
+def gsi_counts_of(template: dict, stage: str) -> dict[str, int]:
+    """Physical table name -> number of global secondary indexes, from the stateful template."""
+    counts = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::DynamoDB::Table":
+            continue
+        name = resource["Properties"]["TableName"]
+        name = name["Fn::Sub"] if isinstance(name, dict) else name
+        counts[name.replace("${Stage}", stage)] = len(resource["Properties"].get("GlobalSecondaryIndexes", []))
+    return counts
+
+
 class RoundTripCounter:
     """Counts the AWS requests every botocore client sends while :meth:`counting` is active.
 
@@ -100,11 +197,14 @@ class RoundTripCounter:
     before any client is built (or :meth:`attach` a client explicitly).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, gsi_counts: dict[str, int] | None = None) -> None:
         self.requests: list[Call] = []  # one per HTTP attempt (retries included)
         self.api_calls: list[Call] = []  # one per API call
+        self.usage: list[Usage] = []  # DynamoDB request units per API call (see dynamodb_units)
+        self.gsi_counts = gsi_counts or {}
         self.active = False
-        self._specs = (("request-created", self._on_request), ("before-call", self._on_call))
+        self._specs = (("request-created", self._on_request), ("before-call", self._on_call),
+                       ("before-parameter-build", self._on_params), ("after-call", self._on_response))
 
     @staticmethod
     def _call_of(event_name: str) -> Call:
@@ -119,6 +219,16 @@ class RoundTripCounter:
     def _on_call(self, event_name: str, **_: Any) -> None:
         if self.active:
             self.api_calls.append(self._call_of(event_name))
+
+    def _on_params(self, params: dict, context: dict, **_: Any) -> None:
+        context["roundtrips_params"] = params
+
+    def _on_response(self, event_name: str, parsed: dict, context: dict, **_: Any) -> None:
+        call = self._call_of(event_name)
+        if self.active and call.service == "dynamodb":
+            rru, wru = dynamodb_units(call.operation, context.get("roundtrips_params") or {}, parsed or {},
+                                      self.gsi_counts)
+            self.usage.append(Usage(call.operation, rru, wru))
 
     def install(self) -> None:
         from botocore import handlers
@@ -143,7 +253,7 @@ class RoundTripCounter:
     @contextmanager
     def counting(self) -> Iterator[list[Call]]:
         """Count the requests sent inside the block; yields the list they are appended to."""
-        self.requests, self.api_calls = [], []
+        self.requests, self.api_calls, self.usage = [], [], []
         self.active = True
         try:
             yield self.requests
@@ -158,6 +268,15 @@ class Measure:
     status: int
     calls: list[Call]
     http: int = 0
+    usage: list[Usage] = field(default_factory=list)
+
+    @property
+    def rru(self) -> float:
+        return sum(u.rru for u in self.usage)
+
+    @property
+    def wru(self) -> float:
+        return sum(u.wru for u in self.usage)
 
     @property
     def dynamodb(self) -> int:
@@ -176,7 +295,7 @@ class Measure:
 
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "dynamodb": self.dynamodb, "other_aws": self.other, "http": self.http,
-                "total": self.total, "operations": self.operations()}
+                "total": self.total, "operations": self.operations(), "rru": self.rru, "wru": self.wru}
 
 
 @dataclass
@@ -228,6 +347,7 @@ class Container:
         for name in [n for n in sys.modules if n == "app" or n == "chalicelib" or n.startswith("chalicelib.")]:
             del sys.modules[name]
         self.jwks_downloads = 0
+        self.last_body: bytes = b""
         self.app_module = importlib.import_module("app")
         self.tokens = importlib.import_module("chalicelib.tokens")
         real_jwks_client = self.tokens._jwks_client
@@ -266,7 +386,9 @@ class Container:
         downloads = self.jwks_downloads
         with counter.counting() as calls:
             response = self.call(method, path, body, token)
-        return Measure(status=response.status_code, calls=list(calls), http=self.jwks_downloads - downloads)
+        self.last_body = response.body
+        return Measure(status=response.status_code, calls=list(calls), http=self.jwks_downloads - downloads,
+                       usage=list(counter.usage))
 
 
 # --- the world the routes read ------------------------------------------------------------------
@@ -279,6 +401,7 @@ class World:
     author_token: str
     photos: list[str] = field(default_factory=list)
     spare_users: list[str] = field(default_factory=list)
+    upload: dict[str, Measure] = field(default_factory=dict)  # the last (warm) upload's server-side steps
 
 
 def _ok(response, expected: int = 200) -> dict:
@@ -302,41 +425,57 @@ def jpeg_bytes(colour: tuple[int, int, int] = (200, 60, 40)) -> bytes:
     return buffer.getvalue()
 
 
-def ready_photo(container: Container, owner: str, token: str) -> str:
-    """Create, upload and process one photo with the real pipeline, then run its feed fan-out."""
+def ready_photo(container: Container, owner: str, token: str, counter: RoundTripCounter | None = None,
+                measures: dict[str, Measure] | None = None) -> str:
+    """Create, upload and process one photo with the real pipeline, then run its feed fan-out.
+
+    With ``counter`` and ``measures``, the three server-side steps an upload costs are counted into
+    ``measures``: ``POST /photos``, the worker's ``process_upload`` and the feed ``fan_out``.
+    """
+    counter = counter or RoundTripCounter()
+    measures = {} if measures is None else measures
     data = jpeg_bytes()
-    created = _ok(container.call("POST", "/photos", {"content_type": "image/jpeg", "size": len(data),
-                                                    "caption": "bench"}, token), 201)
-    photo_id = created["photo"]["id"]
+    measures["POST /photos"] = container.measure(
+        counter, "POST", "/photos", {"content_type": "image/jpeg", "size": len(data), "caption": "bench"}, token)
+    if measures["POST /photos"].status != 201:
+        raise RuntimeError("POST /photos failed")
     aws = container.module("chalicelib.aws")
     keys = container.module("chalicelib.keys")
     settings = container.module("chalicelib.settings").get_settings()
+    photo_id = json.loads(container.last_body)["photo"]["id"]
     key = keys.upload_key(owner, photo_id)
     put = aws.client("s3").put_object(Bucket=settings.media_bucket, Key=key, Body=data, ContentType="image/jpeg")
-    container.module("chalicelib.pipeline").process_upload(
-        {"bucket": settings.media_bucket, "key": key, "etag": put["ETag"], "sequencer": ""})
+    pipeline = container.module("chalicelib.pipeline")
+    with counter.counting() as calls:
+        pipeline.process_upload({"bucket": settings.media_bucket, "key": key, "etag": put["ETag"], "sequencer": ""})
+    measures["process_upload"] = Measure(0, list(calls), usage=list(counter.usage))
     if container.module("chalicelib.photos").get_record(photo_id).status != "ready":
         raise RuntimeError(f"the pipeline did not make photo {photo_id} ready")
     sqs = aws.client("sqs")
     feed = container.module("chalicelib.feed")
+    fan_out = Measure(0, [])
     while True:
         messages = sqs.receive_message(QueueUrl=settings.fanout_queue_url, MaxNumberOfMessages=10).get("Messages", [])
         if not messages:
             break
         for message in messages:
-            feed.fan_out(json.loads(message["Body"]))
+            with counter.counting() as calls:
+                feed.fan_out(json.loads(message["Body"]))
+            fan_out.calls += calls
+            fan_out.usage += counter.usage
             sqs.delete_message(QueueUrl=settings.fanout_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    measures["fan_out"] = fan_out
     return photo_id
 
 
-def build_world(container: Container) -> World:
+def build_world(container: Container, counter: RoundTripCounter | None = None) -> World:
     tag = uuid.uuid4().hex[:8]
     reader, reader_token = member(container, f"reader_{tag}")
     author, author_token = member(container, f"author_{tag}")
     spares = [member(container, f"spare{n}_{tag}")[0] for n in range(2)]
     _ok(container.call("PUT", f"/users/{author}/follow", token=reader_token), 204)
     world = World(reader, reader_token, author, author_token, spare_users=spares)
-    world.photos = [ready_photo(container, author, author_token) for _ in range(3)]
+    world.photos = [ready_photo(container, author, author_token, counter, world.upload) for _ in range(3)]
     return world
 
 
@@ -384,7 +523,9 @@ def measure_route(route: str, world: World, counter: RoundTripCounter, jwks: dic
 def local_stage() -> Iterator[tuple[dict, RoundTripCounter]]:
     """The template provisioned into in-process moto, the environment set, the counter installed."""
     fake_credentials()
-    counter = RoundTripCounter()
+    from infra.cfn import STATEFUL_TEMPLATE, load_template
+
+    counter = RoundTripCounter(gsi_counts_of(load_template(STATEFUL_TEMPLATE), STAGE))
     counter.install()  # before moto's clients and the app's clients exist
     try:
         import boto3
@@ -409,14 +550,15 @@ def local_stage() -> Iterator[tuple[dict, RoundTripCounter]]:
         counter.uninstall()
 
 
-def run(routes: tuple[str, ...] = ROUTES) -> list[RouteResult]:
+def run(routes: tuple[str, ...] = ROUTES) -> tuple[list[RouteResult], dict[str, Measure]]:
+    """Per-route results, and the server-side steps of one upload (author with one follower)."""
     with local_stage() as (jwks, counter):
         setup = Container(jwks)
         try:
-            world = build_world(setup)
+            world = build_world(setup, counter)
         finally:
             setup.close()
-        return [measure_route(route, world, counter, jwks) for route in routes]
+        return [measure_route(route, world, counter, jwks) for route in routes], world.upload
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -428,18 +570,19 @@ def _fmt(value: int | None) -> str:
 def report(results: list[RouteResult], out: Callable[[str], None] = print) -> int:
     """Print the table; returns the warm total."""
     out(f"{'route':32} {'status':>6} | {'cold':>4} {'ddb':>3} {'oth':>3} {'http':>4} | "
-        f"{'warm':>4} {'ddb':>3} {'oth':>3} {'http':>4} | {'before':>6} | warm operations")
+        f"{'warm':>4} {'ddb':>3} {'oth':>3} {'http':>4} | {'before':>6} | {'RRU':>4} {'WRU':>4} | warm operations")
     for r in results:
         ops = ", ".join(f"{k} x{v}" if v > 1 else k for k, v in sorted(r.warm.operations().items()))
         out(f"{r.route:32} {r.warm.status:>6} | {r.cold.total:>4} {r.cold.dynamodb:>3} {r.cold.other:>3} "
             f"{r.cold.http:>4} | {r.warm.total:>4} {r.warm.dynamodb:>3} {r.warm.other:>3} {r.warm.http:>4} | "
-            f"{_fmt(r.before):>6} | {ops}")
+            f"{_fmt(r.before):>6} | {r.warm.rru:>4g} {r.warm.wru:>4g} | {ops}")
         if r.repeat is not None:
             out(f"{'  identical repeat':32} {r.repeat.status:>6} | {'':>4} {'':>3} {'':>3} {'':>4} | "
                 f"{r.repeat.total:>4} {r.repeat.dynamodb:>3} {r.repeat.other:>3} {r.repeat.http:>4} |")
     cold_total = sum(r.cold.total for r in results)
     warm_total = sum(r.warm.total for r in results)
-    out("ddb = DynamoDB requests, oth = other AWS requests (botocore), http = JWKS downloads (not botocore).")
+    out("ddb = DynamoDB requests, oth = other AWS requests (botocore), http = JWKS downloads (not botocore);")
+    out("RRU/WRU = DynamoDB request units of the warm request (from the items on the wire, on-demand rules).")
     out(f"cold round trips over {len(results)} routes: {cold_total}")
     out(f"warm round trips over {len(results)} routes: {warm_total} (before: {TOTAL_BEFORE})")
     return warm_total
@@ -449,13 +592,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the per-route figures here (read by bench/planner.py)")
     args = parser.parse_args(argv)
-    results = run()
+    results, upload = run()
     warm_total = report(results)
+    for step, measure in upload.items():
+        print(f"upload step {step:16} round trips {measure.total:>3} (ddb {measure.dynamodb}, other {measure.other}); "
+              f"RRU {measure.rru:g}, WRU {measure.wru:g}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "benchmark": "roundtrips", "stage": STAGE, "routes": [r.to_json() for r in results],
             "warm_total": warm_total, "before_total": TOTAL_BEFORE,
+            "upload": {step: m.to_json() for step, m in upload.items()}, "upload_followers": 1,
         }, indent=2) + "\n")
     return 0
 

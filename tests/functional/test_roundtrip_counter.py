@@ -7,7 +7,7 @@ import botocore.client
 import pytest
 
 from bench.roundtrips import Call, RoundTripCounter
-from tests.functional.api_helpers import call, member
+from api_helpers import call, member
 
 
 @pytest.fixture

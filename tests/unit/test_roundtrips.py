@@ -86,3 +86,21 @@ def test_the_benchmark_covers_eleven_routes_and_the_issues_figures_fit_its_total
     known = [v for v in BEFORE.values() if v is not None]
     assert known == [3, 3, 5, 6, 6, 7, 6]
     assert sum(known) <= TOTAL_BEFORE
+
+
+def test_dynamodb_units_follow_the_on_demand_rules_for_reads_writes_and_transactions() -> None:
+    from bench.roundtrips import dynamodb_units
+
+    big = {"pk": {"S": "x"}, "blob": {"S": "a" * 5000}}  # > 4 KB: two read units, five write units
+    # eventually consistent GetItem of a small item: half a unit; consistent: one; a miss still costs
+    assert dynamodb_units("GetItem", {}, {"Item": {"pk": {"S": "x"}}}, {}) == (0.5, 0.0)
+    assert dynamodb_units("GetItem", {"ConsistentRead": True}, {}, {}) == (1.0, 0.0)
+    assert dynamodb_units("GetItem", {}, {"Item": big}, {}) == (1.0, 0.0)
+    # BatchGet: per key, found or not
+    params = {"RequestItems": {"t": {"Keys": [{}, {}, {}]}}}
+    assert dynamodb_units("BatchGetItem", params, {"Responses": {"t": [big]}}, {}) == (2.0, 0.0)
+    # a write to a table with one GSI costs double; a transaction doubles again, condition checks excluded
+    assert dynamodb_units("PutItem", {"TableName": "p", "Item": big}, {}, {"p": 1}) == (0.0, 10.0)
+    tx = {"TransactItems": [{"ConditionCheck": {"TableName": "p"}}, {"Put": {"TableName": "g", "Item": {}}},
+                            {"Update": {"TableName": "p"}}]}
+    assert dynamodb_units("TransactWriteItems", tx, {}, {"p": 1}) == (0.0, 2.0 + 2.0 + 4.0)
