@@ -99,6 +99,8 @@ class Usage:
     operation: str
     rru: float
     wru: float
+    tables: tuple[str, ...] = ()  # the tables the call touched (physical names)
+    cacheable_rru: float = 0.0  # eventually consistent item/query reads: what a read-through cache could serve
 
 
 def item_size(item: dict | None) -> int:
@@ -177,6 +179,27 @@ def dynamodb_units(operation: str, params: dict, parsed: dict, gsi_counts: dict[
     return 0.0, 0.0
 
 
+def tables_of(params: dict) -> tuple[str, ...]:
+    """The tables a DynamoDB call names (single-table, batch and transactional calls)."""
+    if "TableName" in params:
+        return (params["TableName"],)
+    if "RequestItems" in params:
+        return tuple(sorted(params["RequestItems"]))
+    names = {body.get("TableName") for action in params.get("TransactItems", []) for body in action.values()}
+    return tuple(sorted(n for n in names if n))
+
+
+def cacheable_reads(operation: str, params: dict, rru: float) -> float:
+    """The read units of an eventually consistent GetItem/BatchGetItem/Query (a DAX item/query cache
+    serves those; consistent and transactional reads always pass through)."""
+    if operation in ("GetItem", "Query", "Scan"):
+        return 0.0 if params.get("ConsistentRead") else rru
+    if operation == "BatchGetItem":
+        requests = params.get("RequestItems", {}).values()
+        return 0.0 if any(r.get("ConsistentRead") for r in requests) else rru
+    return 0.0
+
+
 def gsi_counts_of(template: dict, stage: str) -> dict[str, int]:
     """Physical table name -> number of global secondary indexes, from the stateful template."""
     counts = {}
@@ -226,9 +249,9 @@ class RoundTripCounter:
     def _on_response(self, event_name: str, parsed: dict, context: dict, **_: Any) -> None:
         call = self._call_of(event_name)
         if self.active and call.service == "dynamodb":
-            rru, wru = dynamodb_units(call.operation, context.get("roundtrips_params") or {}, parsed or {},
-                                      self.gsi_counts)
-            self.usage.append(Usage(call.operation, rru, wru))
+            params = context.get("roundtrips_params") or {}
+            rru, wru = dynamodb_units(call.operation, params, parsed or {}, self.gsi_counts)
+            self.usage.append(Usage(call.operation, rru, wru, tables_of(params), cacheable_reads(call.operation, params, rru)))
 
     def install(self) -> None:
         from botocore import handlers
@@ -293,9 +316,21 @@ class Measure:
     def operations(self) -> dict[str, int]:
         return dict(Counter(f"{c.service}.{c.operation}" for c in self.calls))
 
+    def per_table(self) -> dict[str, dict[str, float]]:
+        """RRU/WRU per table (a call naming several tables is split evenly between them)."""
+        out: dict[str, dict[str, float]] = {}
+        for u in self.usage:
+            for table in u.tables or ("?",):
+                row = out.setdefault(table, {"rru": 0.0, "wru": 0.0, "calls": 0.0})
+                row["rru"] += u.rru / max(len(u.tables), 1)
+                row["wru"] += u.wru / max(len(u.tables), 1)
+                row["calls"] += 1 / max(len(u.tables), 1)
+        return out
+
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "dynamodb": self.dynamodb, "other_aws": self.other, "http": self.http,
-                "total": self.total, "operations": self.operations(), "rru": self.rru, "wru": self.wru}
+                "total": self.total, "operations": self.operations(), "rru": self.rru, "wru": self.wru,
+                "cacheable_rru": sum(u.cacheable_rru for u in self.usage), "tables": self.per_table()}
 
 
 @dataclass
