@@ -80,6 +80,21 @@ BEFORE: dict[str, int | None] = {
     "GET /me": None,
 }
 ROUTES = tuple(BEFORE)
+#: Each route's method and path template in ``app.py`` (to read its authorizer from the app's route table).
+TEMPLATES: dict[str, tuple[str, str]] = {
+    "GET /users/{u}": ("GET", "/users/{username}"),
+    "GET /photos/{id} (anonymous)": ("GET", "/photos/{photo_id}"),
+    "GET /photos/{id} (signed in)": ("GET", "/photos/{photo_id}"),
+    "GET /users/{u}/photos": ("GET", "/users/{username}/photos"),
+    "GET /users/{u}/followers": ("GET", "/users/{username}/followers"),
+    "GET /users/{u}/following": ("GET", "/users/{username}/following"),
+    "GET /feed": ("GET", "/feed"),
+    "PUT /photos/{id}/like": ("PUT", "/photos/{photo_id}/like"),
+    "PUT /users/{u}/follow": ("PUT", "/users/{username}/follow"),
+    "PATCH /me": ("PATCH", "/me"),
+    "GET /me": ("GET", "/me"),
+    "POST /photos": ("POST", "/photos"),
+}
 
 
 # --- counting at the botocore boundary ----------------------------------------------------------
@@ -292,6 +307,7 @@ class Measure:
     calls: list[Call]
     http: int = 0
     usage: list[Usage] = field(default_factory=list)
+    authorizer: bool | None = None  # for an upload step measured as a request: does its route have one
 
     @property
     def rru(self) -> float:
@@ -330,7 +346,8 @@ class Measure:
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "dynamodb": self.dynamodb, "other_aws": self.other, "http": self.http,
                 "total": self.total, "operations": self.operations(), "rru": self.rru, "wru": self.wru,
-                "cacheable_rru": sum(u.cacheable_rru for u in self.usage), "tables": self.per_table()}
+                "cacheable_rru": sum(u.cacheable_rru for u in self.usage), "tables": self.per_table(),
+                **({} if self.authorizer is None else {"authorizer": self.authorizer})}
 
 
 @dataclass
@@ -340,9 +357,11 @@ class RouteResult:
     warm: Measure
     repeat: Measure | None = None
     before: int | None = None
+    authorizer: bool = False  # API Gateway invokes the bearer_auth function before the handler
 
     def to_json(self) -> dict[str, Any]:
-        out = {"route": self.route, "before": self.before, "cold": self.cold.to_json(), "warm": self.warm.to_json()}
+        out = {"route": self.route, "before": self.before, "authorizer": self.authorizer,
+               "cold": self.cold.to_json(), "warm": self.warm.to_json()}
         if self.repeat is not None:
             out["repeat"] = self.repeat.to_json()
         return out
@@ -405,6 +424,10 @@ class Container:
 
     def close(self) -> None:
         self._client_cm.__exit__(None, None, None)
+
+    def has_authorizer(self, route: str) -> bool:
+        method, template = TEMPLATES[route]
+        return self.app_module.app.routes[template][method].authorizer is not None
 
     def module(self, name: str):
         return importlib.import_module(name)
@@ -549,9 +572,10 @@ def measure_route(route: str, world: World, counter: RoundTripCounter, jwks: dic
         cold = container.measure(counter, *cold_request)
         warm = container.measure(counter, *warm_request)
         repeat = container.measure(counter, *repeat_request) if repeat_request else None
+        authorizer = container.has_authorizer(route)
     finally:
         container.close()
-    return RouteResult(route, cold, warm, repeat, BEFORE[route])
+    return RouteResult(route, cold, warm, repeat, BEFORE[route], authorizer)
 
 
 @contextmanager
@@ -591,6 +615,7 @@ def run(routes: tuple[str, ...] = ROUTES) -> tuple[list[RouteResult], dict[str, 
         setup = Container(jwks)
         try:
             world = build_world(setup, counter)
+            world.upload["POST /photos"].authorizer = setup.has_authorizer("POST /photos")
         finally:
             setup.close()
         return [measure_route(route, world, counter, jwks) for route in routes], world.upload
