@@ -49,6 +49,7 @@ import json
 import os
 import sys
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -652,6 +653,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the per-route figures here (read by bench/planner.py)")
     args = parser.parse_args(argv)
+    # Metrics are disabled (no EMF on stdout); Powertools still warns once per request about it.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     results, upload = run()
     warm_total = report(results)
     for step, measure in upload.items():
