@@ -72,7 +72,8 @@ EDGE_TEMPLATE = ROOT / "infra" / "edge.yaml"
 ARTIFACTS = ROOT / "artifacts"
 DAYS_PER_MONTH = 30.4
 SECONDS_PER_DAY = 86_400.0
-FUNCTIONS = ("api_handler", "bearer_auth", "process_uploads", "process_edits", "fan_out_feed")  # process_edits: edits are not in the mix yet
+#: Chalice's functions (``process_edits`` is priced at its memory but edits are not in the workload mix yet).
+FUNCTIONS = ("api_handler", "bearer_auth", "process_uploads", "process_edits", "fan_out_feed")
 SESSIONS_TABLE_SUFFIX = "-sessions"
 FEEDS_TABLE_SUFFIX = "-feeds"
 
@@ -247,7 +248,8 @@ def daily_usage(inputs: Inputs, dau: float) -> Usage:
         warm, cold_m = route["warm"], route["cold"]
         protected = bool(route.get("authorizer", warm.get("authorizer", False)))
         auth_trips = _table_calls(warm, SESSIONS_TABLE_SUFFIX) if protected else 0.0
-        extra_cold = max(cold_m["total"] - warm["total"], 0) * rt_ms + cold_m.get("http", 0) * float(w["jwks_download_ms"])
+        extra_cold = (max(cold_m["total"] - warm["total"], 0) * rt_ms
+                      + cold_m.get("http", 0) * float(w["jwks_download_ms"]))
         usage.api_requests += count
         invoke("api_handler", count, warm["total"] - auth_trips, extra_cold)
         if protected:

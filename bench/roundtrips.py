@@ -267,7 +267,8 @@ class RoundTripCounter:
         if self.active and call.service == "dynamodb":
             params = context.get("roundtrips_params") or {}
             rru, wru = dynamodb_units(call.operation, params, parsed or {}, self.gsi_counts)
-            self.usage.append(Usage(call.operation, rru, wru, tables_of(params), cacheable_reads(call.operation, params, rru)))
+            cacheable = cacheable_reads(call.operation, params, rru)
+            self.usage.append(Usage(call.operation, rru, wru, tables_of(params), cacheable))
 
     def install(self) -> None:
         from botocore import handlers

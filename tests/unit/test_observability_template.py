@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,7 +137,8 @@ def test_the_app_name_default_is_chalices_app_name() -> None:
 
 
 @pytest.mark.parametrize("metric", ["Errors", "Invocations", "Throttles", "ConcurrentExecutions"])
-def test_every_function_of_the_app_has_error_throttle_and_concurrency_alarms(template: dict[str, Any], metric: str) -> None:
+def test_every_function_of_the_app_has_error_throttle_and_concurrency_alarms(template: dict[str, Any],
+                                                                            metric: str) -> None:
     expected = {f"{CONFIG['app_name']}-prod-{name}" for name in app_functions()}
     assert {"photoscale-prod-api_handler", "photoscale-prod-bearer_auth"} <= expected
     assert watched(template, metric, "FunctionName") == expected

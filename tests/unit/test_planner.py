@@ -166,7 +166,8 @@ def test_hot_like_counter_writes_follow_the_codes_shard_policy() -> None:
     limit = next(x for x in planner.limits(inputs) if x.name.startswith("Hot key: top photo's likes shard (w"))
     dau = 2_000_000
     followers = int(dau * WORKLOAD["top_account"]["followers_per_dau"])
-    peak_likes = dau * WORKLOAD["requests_per_dau_per_day"]["PUT /photos/{id}/like"] * WORKLOAD["peak_to_average"] / 86_400
+    likes_per_dau = WORKLOAD["requests_per_dau_per_day"]["PUT /photos/{id}/like"]
+    peak_likes = dau * likes_per_dau * WORKLOAD["peak_to_average"] / 86_400
     expected = peak_likes * WORKLOAD["top_account"]["share_of_likes"] * 2 / social.shards_for(followers)
     assert limit.usage_at(dau) == pytest.approx(expected)
     unsharded = next(x for x in planner.limits(make_inputs(shards_for=lambda n: 1)) if x.name == limit.name)
