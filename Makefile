@@ -31,6 +31,8 @@ bench: install
 	$(PY) bench/coldstart.py
 	$(PY) bench/renditions.py
 	$(PY) bench/scale_sim.py
+	$(PY) bench/roundtrips.py --json artifacts/roundtrips.json
+	$(PY) bench/planner.py --dau 1000000
 
 lint: install
 	$(VENV)/bin/cfn-lint infra/*.yaml
