@@ -157,7 +157,8 @@ class LocalStack:
     def _start_aws(self) -> None:
         process = self._spawn(
             "moto",
-            [sys.executable, "-m", "moto.server", "-H", self.config.host, "-p", str(self.config.aws_port)],
+            # moto's server with one request at a time: moto is not thread-safe (see devstack.embedded_aws)
+            [sys.executable, "-m", "devstack.embedded_aws", "-H", self.config.host, "-p", str(self.config.aws_port)],
             self.base_env(),
         )
         wait_for(

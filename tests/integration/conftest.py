@@ -12,7 +12,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 FAKE_AWS_ENV = {
@@ -29,19 +28,20 @@ FAKE_AWS_ENV = {
 def moto_server() -> Iterator[str]:
     """Start a real moto server on 127.0.0.1 (ephemeral port) for the session; yield its endpoint URL.
 
+    It is the local stack's embedded AWS (:mod:`devstack.embedded_aws`): moto serving one request at a
+    time, because moto itself is not thread-safe and tests that send it parallel requests would
+    otherwise test moto's races instead of our code.
+
     Fake credentials and region us-east-1 are put into the environment for the session and restored after.
     Nothing is ever reset: tests isolate themselves with unique resource names.
     """
     with pytest.MonkeyPatch.context() as env:
         for name, value in FAKE_AWS_ENV.items():
             env.setenv(name, value)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+        from devstack.embedded_aws import EmbeddedAws
+
+        with EmbeddedAws("127.0.0.1", 0) as server:
+            yield server.endpoint
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,224 @@
+"""The embedded AWS of the local stack: moto's server with one request at a time.
+
+Local stand-in, dev-only. moto is not thread-safe: its ``TransactWriteItems`` takes no lock, and a
+cancelled transaction restores a copy of the whole table taken before it started, wiping out every
+transaction that committed meanwhile (seen as 10 parallel likes ending at 0, and
+``RuntimeError: dictionary changed size during iteration``). ``python -m moto.server`` serves
+requests on many threads, so parallel requests to the local site lost or doubled counts although
+the app is right for DynamoDB, which serialises conflicting transactions itself.
+
+:class:`Serialised` wraps moto's WSGI application so that exactly one request runs inside moto at a
+time, from the call into moto until its response body has been read out completely (a response
+iterable is lazy and may still touch backend state). Request bodies are read before the lock is
+taken, so a slow upload never holds up other requests, and SQS long polls wait outside the lock. Everything else is moto's, unchanged: the
+same boto3 code that talks to AWS talks to this server through the endpoint override.
+
+Used by ``devstack/stack.py`` (``make run`` and the integration/end-to-end fixtures) and by the
+``moto_server`` integration fixture. Run it on its own::
+
+    python -m devstack.embedded_aws -H 127.0.0.1 -p 4566
+
+A caching proxy (DAX stand-in) can later sit in front of this as another WSGI wrapper.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+class Serialised:
+    """WSGI middleware: one request at a time through ``app``, response body included.
+
+    An SQS long poll (``ReceiveMessage`` with ``WaitTimeSeconds`` > 0) must not hold the lock while
+    it waits, or every idle poller would stall the whole embedded AWS. It is served as short polls
+    under the lock, waiting outside the lock in between, until a message is returned or its wait is
+    over, which is what the client of a long poll observes. A poll is retried as soon as any other
+    request has been served (a send may have made a message available), else every
+    :data:`REPOLL_SECONDS` (messages also become visible when a visibility timeout or delay ends).
+    """
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self._served = threading.Condition()
+        self._generation = 0
+
+    def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
+        body = _buffer_body(environ)
+        poll = _long_poll(environ, body)
+        if poll is None:
+            status_headers, chunks = self._serve(environ)
+            with self._served:
+                self._generation += 1
+                self._served.notify_all()
+        else:
+            status_headers, chunks = self._serve_long_poll(environ, *poll)
+        start_response(*status_headers)
+        return chunks
+
+    def _serve(self, environ: dict) -> tuple[tuple[str, list], list[bytes]]:
+        """Run ``app`` under the lock; returns ``((status, headers), body chunks)``."""
+        started: list[tuple[str, list]] = []
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list, exc_info: Any = None) -> Callable[[bytes], None]:
+            started[:] = [(status, headers)]
+            return chunks.append
+
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        return started[0], chunks
+
+    def _serve_long_poll(self, environ: dict, short_body: bytes, wait_seconds: float):
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            with self._served:
+                generation = self._generation
+            environ["wsgi.input"] = io.BytesIO(short_body)
+            environ["CONTENT_LENGTH"] = str(len(short_body))
+            status_headers, chunks = self._serve(environ)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not status_headers[0].startswith("200") or _has_messages(b"".join(chunks)):
+                return status_headers, chunks
+            with self._served:
+                self._served.wait_for(lambda: self._generation != generation, timeout=min(REPOLL_SECONDS, remaining))
+
+
+#: How often a waiting SQS long poll looks again when no other request arrived meanwhile.
+REPOLL_SECONDS = 0.2
+
+
+def _buffer_body(environ: dict) -> bytes | None:
+    """Read a request body of known length into memory (outside the lock); returns it."""
+    length = environ.get("CONTENT_LENGTH")
+    if not length or environ.get("wsgi.input_terminated"):
+        return None
+    try:
+        size = int(length)
+    except ValueError:
+        return None
+    body = environ["wsgi.input"].read(size) if size > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _long_poll(environ: dict, body: bytes | None) -> tuple[bytes, float] | None:
+    """For an SQS ``ReceiveMessage`` that asks to wait: ``(the same request without waiting, seconds)``.
+
+    Handles the JSON protocol (what boto3 sends) and the query protocol. A request that names no
+    ``WaitTimeSeconds`` is passed through as it is (our queues' default wait is 0).
+    """
+    if not body:
+        return None
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target == "AmazonSQS.ReceiveMessage":
+        try:
+            request = json.loads(body)
+            wait = float(request.get("WaitTimeSeconds") or 0)
+        except (ValueError, TypeError, AttributeError):
+            return None
+        return (json.dumps({**request, "WaitTimeSeconds": 0}).encode(), wait) if wait > 0 else None
+    if target or b"Action=ReceiveMessage" not in body:
+        return None
+    form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    try:
+        wait = float(dict(form).get("WaitTimeSeconds") or 0)
+    except ValueError:
+        return None
+    if wait <= 0:
+        return None
+    short = [(k, "0" if k == "WaitTimeSeconds" else v) for k, v in form]
+    return urlencode(short).encode(), wait
+
+
+def _has_messages(body: bytes) -> bool:
+    if body.lstrip().startswith(b"{"):
+        try:
+            return bool(json.loads(body).get("Messages"))
+        except ValueError:
+            return True
+    return b"<Message>" in body
+
+
+def moto_app() -> Serialised:
+    """moto's server application (every service, dispatched by host/path/auth), serialised."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return Serialised(DomainDispatcherApplication(create_backend_app))
+
+
+def make_server(host: str, port: int) -> Any:
+    """A threaded werkzeug server for :func:`moto_app` (port 0: a free one, see ``server_port``)."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server as werkzeug_server
+
+    return werkzeug_server(host, port, moto_app(), threaded=True, request_handler=MotoRequestHandler)
+
+
+class EmbeddedAws:
+    """The serialised moto server on a background thread (for test fixtures)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = make_server(host, port)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> EmbeddedAws:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> EmbeddedAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.embedded_aws", description=__doc__.splitlines()[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=4566)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs (SQS queue URLs) from it
+    server = make_server(args.host, args.port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"embedded AWS (moto, serialised) on http://{args.host}:{args.port}", flush=True)
+    try:
+        server.serve_forever()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
