@@ -2,17 +2,28 @@
 the topic and links a runbook that exists, optional tiers are conditional, the dashboard renders."""
 from __future__ import annotations
 
-import ast
+import copy
+import difflib
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.cfn import INFRA_DIR, STATEFUL_TEMPLATE, load_template
+from infra.observability import (
+    OBSERVABILITY_TEMPLATE as OBSERVABILITY,
+    REGENERATE_COMMAND,
+    Function,
+    app_functions,
+    generate,
+    render as render_template,
+    stateful_queues,
+    stateful_tables,
+)
 
 ROOT = INFRA_DIR.parent
-OBSERVABILITY = INFRA_DIR / "observability.yaml"
 RUNBOOKS = ROOT / "docs" / "runbooks"
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
 
@@ -74,21 +85,9 @@ def stateful_names(rtype: str, key: str, stage: str = "prod") -> set[str]:
     return {render(r["Properties"][key], {"Stage": stage}) for r in resources if r["Type"] == rtype}
 
 
-def app_functions() -> set[str]:
-    """Chalice's functions in app.py: api_handler for the routes, one per authorizer and event handler."""
-    tree = ast.parse((ROOT / "app.py").read_text())
-    names: set[str] = set()
-    for node in tree.body:
-        if not isinstance(node, ast.FunctionDef):
-            continue
-        for decorator in node.decorator_list:
-            target = decorator.func if isinstance(decorator, ast.Call) else decorator
-            kind = target.attr if isinstance(target, ast.Attribute) else ""
-            if kind == "route":
-                names.add("api_handler")
-            elif kind in ("authorizer", "on_sqs_message", "on_s3_event", "schedule", "lambda_function"):
-                names.add(node.name)
-    return names
+def function_names(source: str | None = None) -> set[str]:
+    """The Lambda functions Chalice deploys for app.py (the generator's reading of the decorators)."""
+    return {f.name for f in app_functions(source if source is not None else (ROOT / "app.py").read_text())}
 
 
 def github_anchor(heading: str) -> str:
@@ -139,7 +138,7 @@ def test_the_app_name_default_is_chalices_app_name() -> None:
 @pytest.mark.parametrize("metric", ["Errors", "Invocations", "Throttles", "ConcurrentExecutions"])
 def test_every_function_of_the_app_has_error_throttle_and_concurrency_alarms(template: dict[str, Any],
                                                                             metric: str) -> None:
-    expected = {f"{CONFIG['app_name']}-prod-{name}" for name in app_functions()}
+    expected = {f"{CONFIG['app_name']}-prod-{name}" for name in function_names()}
     assert {"photoscale-prod-api_handler", "photoscale-prod-bearer_auth"} <= expected
     assert watched(template, metric, "FunctionName") == expected
 
@@ -154,7 +153,7 @@ def test_every_queue_has_a_backlog_age_alarm_and_every_dlq_a_not_empty_alarm(tem
 
 def test_every_table_has_throttle_alarms_and_a_replication_alarm(template: dict[str, Any]) -> None:
     tables = stateful_names("AWS::DynamoDB::Table", "TableName")
-    assert len(tables) == 8
+    assert tables, "infra/stateful.yaml has no tables"
     assert watched(template, "ReadThrottleEvents", "TableName") == tables
     assert watched(template, "WriteThrottleEvents", "TableName") == tables
     assert watched(template, "ReplicationLatency", "TableName") == tables
@@ -205,5 +204,100 @@ def test_the_dashboard_body_is_valid_json_with_and_without_the_optional_tiers(te
     titles = {w["properties"]["title"] for w in body["widgets"]}
     assert ("DAX fallbacks" in titles) is with_optional
     text = json.dumps(body)
-    for name in app_functions() | {q.rsplit("-", 1)[-1] for q in stateful_names("AWS::SQS::Queue", "QueueName")}:
+    for name in function_names() | {q.rsplit("-", 1)[-1] for q in stateful_names("AWS::SQS::Queue", "QueueName")}:
         assert name in text
+    tables = stateful_names("AWS::DynamoDB::Table", "TableName")
+    per_table = ["DynamoDB throttle events", "DynamoDB consumed units"]
+    for title in per_table + (["Replication latency (ms)"] if with_optional else []):
+        assert dashboard_dimension(body, title, "TableName") == tables, title
+
+
+def dashboard_dimension(body: dict[str, Any], title: str, dimension: str) -> set[str]:
+    """The values of one dimension across a widget's metrics (["ns", "metric", "Dim", "value", ..., {opts}])."""
+    widget, = (w for w in body["widgets"] if w["properties"]["title"] == title)
+    return {metric[i + 1] for metric in widget["properties"]["metrics"]
+            for i in range(2, len(metric) - 1, 2) if metric[i] == dimension}
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def test_the_committed_template_is_the_generators_output() -> None:
+    committed, generated = OBSERVABILITY.read_text(), generate()
+    if committed != generated:
+        diff = difflib.unified_diff(committed.splitlines(), generated.splitlines(),
+                                    "infra/observability.yaml (committed)", "generated", lineterm="", n=1)
+        pytest.fail(f"infra/observability.yaml is out of date: run {REGENERATE_COMMAND}\n"
+                    + "\n".join(list(diff)[:40]))
+
+
+def _render_to_file(tmp_path: Path, stateful: dict[str, Any], app_source: str | None = None) -> dict[str, Any]:
+    source = app_source if app_source is not None else (ROOT / "app.py").read_text()
+    text = render_template(CONFIG, app_functions(source), stateful_tables(stateful, "photoscale"),
+                  stateful_queues(stateful, "photoscale"))
+    path = tmp_path / "observability.yaml"
+    path.write_text(text)
+    return load_template(path)
+
+
+def _with_exports(stateful: dict[str, Any]) -> dict[str, Any]:
+    """The stateful template plus an exports table and an exports queue with its DLQ (3 receives)."""
+    stateful = copy.deepcopy(stateful)
+    stateful["Resources"]["ExportsTable"] = {
+        "Type": "AWS::DynamoDB::Table", "Properties": {"TableName": {"Fn::Sub": "photoscale-${Stage}-exports"}}}
+    stateful["Resources"]["ExportsDLQ"] = {
+        "Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Fn::Sub": "photoscale-${Stage}-exports-dlq"}}}
+    stateful["Resources"]["ExportsQueue"] = {"Type": "AWS::SQS::Queue", "Properties": {
+        "QueueName": {"Fn::Sub": "photoscale-${Stage}-exports"},
+        "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["ExportsDLQ", "Arn"]}, "maxReceiveCount": 3}}}
+    return stateful
+
+
+def test_a_table_and_a_queue_added_to_the_stateful_template_get_their_alarms_and_dashboard_lines(tmp_path) -> None:
+    generated = _render_to_file(tmp_path, _with_exports(load_template(STATEFUL_TEMPLATE)))
+    tables = stateful_names("AWS::DynamoDB::Table", "TableName") | {"photoscale-prod-exports"}
+    for metric in ("ReadThrottleEvents", "WriteThrottleEvents", "ReplicationLatency"):
+        assert watched(generated, metric, "TableName") == tables, metric
+    assert "photoscale-prod-exports" in watched(generated, "ApproximateAgeOfOldestMessage", "QueueName")
+    assert "photoscale-prod-exports-dlq" in watched(generated, "ApproximateNumberOfMessagesVisible", "QueueName")
+    dlq_alarm = alarms(generated)["ExportsDlqAlarm"]["Properties"]
+    assert "failed 3 receives" in dlq_alarm["AlarmDescription"]["Fn::Sub"]  # the queue's maxReceiveCount
+    body = _dashboard(generated, with_optional=True)
+    assert "photoscale-prod-exports" in dashboard_dimension(body, "DynamoDB throttle events", "TableName")
+    assert "photoscale-prod-exports" in dashboard_dimension(body, "Oldest message age (s)", "QueueName")
+    assert "photoscale-prod-exports-dlq" in dashboard_dimension(body, "Dead-letter queues (visible)", "QueueName")
+
+
+def test_a_worker_added_to_the_app_gets_error_throttle_and_concurrency_alarms(tmp_path) -> None:
+    source = (ROOT / "app.py").read_text() + (
+        '\n\n@app.on_sqs_message(queue=event_source_queue("EXPORTS_QUEUE_NAME"), name="export_photos")\n'
+        "def run_exports(event):\n    pass\n")
+    generated = _render_to_file(tmp_path, load_template(STATEFUL_TEMPLATE), source)
+    for metric in ("Errors", "Invocations", "Throttles", "ConcurrentExecutions"):
+        assert "photoscale-prod-export_photos" in watched(generated, metric, "FunctionName"), metric
+    assert "ExportPhotosErrorRateAlarm" in alarms(generated)
+
+
+def test_the_routes_share_api_handler_listed_first_and_a_decorator_name_names_the_function() -> None:
+    source = (
+        "@app.on_sqs_message(queue='q', name='drain')\ndef worker(event): pass\n"
+        "@app.route('/a')\ndef a(): pass\n"
+        "@app.route('/b', name='ignored')\ndef b(): pass\n"
+        "@app.authorizer()\ndef auth(request): pass\n"
+        "@app.middleware('all')\ndef wrap(event, get_response): pass\n"
+    )
+    assert app_functions(source) == [Function("api_handler", "route"), Function("drain", "on_sqs_message"),
+                                     Function("auth", "authorizer")]
+
+
+def test_a_function_kind_without_an_error_rate_policy_stops_the_generator(tmp_path) -> None:
+    source = (ROOT / "app.py").read_text() + "\n\n@app.schedule('rate(1 hour)')\ndef sweep(event):\n    pass\n"
+    with pytest.raises(ValueError, match="sweep .*ERROR_RATE_POLICY"):
+        _render_to_file(tmp_path, load_template(STATEFUL_TEMPLATE), source)
+
+
+def test_a_table_named_outside_the_stage_convention_is_refused() -> None:
+    stateful = copy.deepcopy(load_template(STATEFUL_TEMPLATE))
+    stateful["Resources"]["UsersTable"]["Properties"]["TableName"] = "users"
+    with pytest.raises(ValueError, match=r"UsersTable: TableName must be !Sub photoscale-\$\{Stage\}-<name>"):
+        stateful_tables(stateful, "photoscale")
