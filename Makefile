@@ -37,5 +37,10 @@ bench: install
 lint: install
 	$(VENV)/bin/cfn-lint infra/*.yaml
 
+# infra/observability.yaml is generated from app.py, infra/stateful.yaml and .chalice/config.json.
+.PHONY: observability
+observability: install
+	$(PY) -m infra.observability --write
+
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts .devstack
