@@ -120,6 +120,16 @@ def test_every_alarm_description_links_an_existing_runbook_and_section(template:
             assert anchor in {github_anchor(h) for h in headings}, f"{logical_id}: no section #{anchor} in {path}"
 
 
+def test_the_documented_deploy_sends_the_template_through_s3_once_it_outgrows_the_inline_limit() -> None:
+    """CloudFormation takes at most 51,200 bytes of template inline; ``aws cloudformation deploy``
+    refuses a larger file unless ``--s3-bucket`` names a bucket to upload it to."""
+    deploys = [line for line in (RUNBOOKS / "README.md").read_text().splitlines()
+               if "--template-file infra/observability.yaml" in line]
+    assert deploys, "docs/runbooks/README.md no longer says how to deploy the observability stack"
+    if len(OBSERVABILITY.read_bytes()) > 51_200:
+        assert all("--s3-bucket " in line for line in deploys), deploys
+
+
 def test_the_runbook_index_lists_every_runbook() -> None:
     index = (RUNBOOKS / "README.md").read_text()
     for runbook in RUNBOOKS.glob("*.md"):
