@@ -311,3 +311,11 @@ def test_a_table_named_outside_the_stage_convention_is_refused() -> None:
     stateful["Resources"]["UsersTable"]["Properties"]["TableName"] = "users"
     with pytest.raises(ValueError, match=r"UsersTable: TableName must be !Sub photoscale-\$\{Stage\}-<name>"):
         stateful_tables(stateful, "photoscale")
+
+
+def test_two_sources_that_would_share_an_alarm_are_refused(tmp_path) -> None:
+    stateful = copy.deepcopy(load_template(STATEFUL_TEMPLATE))
+    stateful["Resources"]["Users"] = {  # its alarms would be UsersTableThrottlesAlarm too
+        "Type": "AWS::DynamoDB::Table", "Properties": {"TableName": {"Fn::Sub": "photoscale-${Stage}-people"}}}
+    with pytest.raises(ValueError, match="share the logical ID UsersReplicationLatencyAlarm, UsersTableThrottlesAlarm"):
+        _render_to_file(tmp_path, stateful)
