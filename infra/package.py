@@ -16,7 +16,8 @@
 5. Finishes ``sam.json`` (:func:`finalize_template`, pure): explicit function names (as
    ``chalice deploy`` names them) and literal log-group names (Chalice 1.34 references
    ``${ApiHandler}`` while the resource is ``APIHandler``), ``ReportBatchItemFailures`` on every SQS
-   event source, the layer attached to the image workers, and the stage's API throttling.
+   event source, the layer attached to the image workers, our JSON gateway responses and the
+   stage's API throttling.
 
 Output (``--out``): ``deployment.zip``, ``imaging-layer.zip``, ``sam.json``, ``inputs.sha256``.
 A build whose inputs hash matches ``inputs.sha256`` is reused (``--force`` rebuilds).
@@ -46,7 +47,7 @@ LAYER_ZIP = "imaging-layer.zip"
 LAYER_LOGICAL_ID = "ImagingLayer"
 # What the build depends on: a change to any of these rebuilds (see inputs_digest).
 INPUTS = ("app.py", "chalicelib", "requirements.txt", IMAGING_REQUIREMENTS, ".chalice/config.json",
-          "infra/package.py", "infra/policies.py", "infra/strict_chalice.py", "infra/deploy.json")
+          "infra/package.py", "infra/policies.py", "infra/gateway_responses.json", "infra/strict_chalice.py", "infra/deploy.json")
 PSEUDO = policies.Target(stage="", region="${AWS::Region}", account="${AWS::AccountId}",
                          partition="${AWS::Partition}")
 
@@ -94,6 +95,22 @@ def _substitute_pseudo(value: Any) -> Any:
     return value
 
 
+def _gateway_responses() -> dict[str, Any]:
+    """SAM ``GatewayResponses`` from ``infra/gateway_responses.json`` (what post_deploy puts on path A)."""
+    from infra.post_deploy import load_gateway_responses
+
+    out: dict[str, Any] = {}
+    for response in load_gateway_responses().values():
+        spec: dict[str, Any] = {
+            "ResponseParameters": {"Headers": {"Content-Type": "'application/json'"}},
+            "ResponseTemplates": {"application/json": json.dumps(response.body())},
+        }
+        if response.status_code is not None:
+            spec["StatusCode"] = response.status_code
+        out[response.response_type] = spec
+    return out
+
+
 def finalize_template(template: dict[str, Any], *, stage: str, runtime: str, architecture: str,
                       throttle: dict[str, int] | None, layer_uri: str | None) -> dict[str, Any]:
     """The deployable template from ``chalice package``'s ``sam.json`` (pure; see module doc, step 5)."""
@@ -131,6 +148,8 @@ def finalize_template(template: dict[str, Any], *, stage: str, runtime: str, arc
     for resource in resources.values():
         if resource["Type"] == "AWS::IAM::Role":
             resource["Properties"]["Policies"] = _substitute_pseudo(resource["Properties"].get("Policies", []))
+    if "RestAPI" in resources:
+        resources["RestAPI"]["Properties"]["GatewayResponses"] = _gateway_responses()
     if throttle and "RestAPI" in resources:
         resources["RestAPI"]["Properties"]["MethodSettings"] = [{
             "ResourcePath": "/*", "HttpMethod": "*",

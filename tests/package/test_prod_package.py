@@ -235,3 +235,15 @@ def test_packaged_api_imports_from_the_package_alone_and_answers_a_pure_route(un
     assert result["status"] == 400, result
     assert set(result["body"]["error"]) >= {"code", "message"}
     assert result["outside"] == []
+
+
+def test_the_api_carries_our_json_gateway_responses(prod_package) -> None:
+    # Given infra/gateway_responses.json (what post_deploy applies on the chalice-deploy path)
+    from infra.post_deploy import load_gateway_responses
+
+    responses = prod_package.template["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
+    # Then the packaged API has each of them, with our error body
+    for response_type, expected in load_gateway_responses().items():
+        got = responses[response_type]
+        assert json.loads(got["ResponseTemplates"]["application/json"]) == expected.body()
+        assert got.get("StatusCode") == expected.status_code
