@@ -117,7 +117,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
     # social graph, likes, feed reads, cursors, health probes (users table, uploads queue, media bucket).
     "api_handler": (
         Grant("Tables", READ + WRITE, (table("users"), table("sessions"), table("photos", indexes=True),
-                                        table("counters"), table("graph", indexes=True), table("feeds"),
+                                        table("counters"), table("graph"), table("feeds"),
                                         table("jobs"))),
         Grant("Queues", ("sqs:SendMessage",), (queue("edits"), queue("fanout"))),
         Grant("HealthQueue", ("sqs:GetQueueAttributes",), (queue("uploads"),)),
@@ -140,6 +140,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         IDEMPOTENCY,
         Grant("MediaObjects", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
               (media_objects("uploads/", "media/"),)),
+        # Lists old renditions to replace; also makes a missing key a 404 rather than a 403.
+        Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
         Grant("Fanout", ("sqs:SendMessage",), (queue("fanout"),)),
     ),
     # Edits: new renditions version from the stored original.
@@ -149,12 +151,13 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         IDEMPOTENCY,
         Grant("MediaObjects", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
               (media_objects("uploads/", "media/"),)),
+        Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
         Grant("Cdn", ("cloudfront:CreateInvalidation",), (distribution,)),
     ),
     # Feed fan-out: followers from the graph, feed items, resumable job records, re-enqueue itself.
     "fan_out_feed": (
         Grant("Consume", CONSUME, (queue("fanout"),)),
-        Grant("Tables", READ + WRITE, (table("graph", indexes=True), table("feeds"), table("jobs"),
+        Grant("Tables", READ + WRITE, (table("graph"), table("feeds"), table("jobs"),
                                         table("photos"), table("users"), table("counters"))),
         Grant("Continue", ("sqs:SendMessage",), (queue("fanout"),)),
     ),
