@@ -41,8 +41,9 @@ def publish_layer(lambda_client: Any, name: str, zip_path: Path, runtime: str, a
     body = zip_path.read_bytes()
     description = f"photoscale imaging layer sha256:{hashlib.sha256(body).hexdigest()}"
     versions = lambda_client.list_layer_versions(LayerName=name).get("LayerVersions", [])
-    if versions and versions[0].get("Description") == description:  # newest first
-        return versions[0]["LayerVersionArn"]
+    latest = max(versions, key=lambda v: v["Version"], default=None)
+    if latest and latest.get("Description") == description:
+        return latest["LayerVersionArn"]
     return lambda_client.publish_layer_version(
         LayerName=name, Description=description, Content={"ZipFile": body},
         CompatibleRuntimes=[runtime], CompatibleArchitectures=[architecture],
