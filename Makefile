@@ -27,8 +27,9 @@ test: install web package-venv
 test-fast: install
 	$(PY) -m pytest tests/unit tests/functional
 
-bench: install
+bench: install package-venv
 	$(PY) bench/coldstart.py
+	$(PY) bench/coldstart.py --package
 	$(PY) bench/renditions.py
 	$(PY) bench/scale_sim.py
 
