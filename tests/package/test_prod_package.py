@@ -118,14 +118,15 @@ def test_no_development_dependency_is_inside(prod_package) -> None:
     assert not [n for n in names if n.startswith(("tests/", "devstack/", "bench/", "infra/", "edge/"))]
 
 
-def test_sizes_are_within_lambda_limits(prod_package) -> None:
+def test_sizes_are_within_lambda_limits(prod_package, capsys: pytest.CaptureFixture[str]) -> None:
     # Given the function package and the imaging layer
     sizes = {}
     for label, path in (("function", prod_package.function_zip), ("layer", prod_package.layer_zip)):
         with zipfile.ZipFile(path) as zf:
             sizes[label] = (path.stat().st_size, sum(i.file_size for i in zf.infolist()))
-    print("\npackage sizes: " + "; ".join(f"{k} {z / MB:.1f} MB zipped, {u / MB:.1f} MB unzipped"
-                                          for k, (z, u) in sizes.items()))
+    with capsys.disabled():  # shown in every `make test` run
+        print("\nprod package sizes: " + "; ".join(f"{k} {z / MB:.1f} MB zipped, {u / MB:.1f} MB unzipped"
+                                                   for k, (z, u) in sizes.items()))
     # Then each zip can be uploaded directly, and a worker (function + layer) unzips within 250 MB
     assert sizes["function"][0] <= DIRECT_UPLOAD_LIMIT and sizes["layer"][0] <= DIRECT_UPLOAD_LIMIT
     assert sizes["function"][1] + sizes["layer"][1] <= UNZIPPED_LIMIT
