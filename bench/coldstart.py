@@ -28,6 +28,15 @@ Diagnosis, from extra untimed runs of ``ours``:
 - a network guard: ``socket`` connect / DNS lookups are recorded (and refused) during ``import app``.
   Any attempt is a finding: the app must not talk to AWS at import time.
 
+``--package``: the API function's cold start from the packaged artifact, with and without libvips.
+Takes the x86_64 build of the prod package (``build/package/prod-x86_64``, built by ``infra.package``
+in ``.venv-package`` if missing; the host cannot load arm64) and times, in fresh runtime-Python
+children whose path is only the unzipped package plus the stdlib (as on Lambda):
+- ``api``: ``import app`` from the package as shipped (imaging libraries in the workers' layer);
+- ``api+vips``: the same with the layer's contents (libvips, pyvips, Pillow, pi-heif) inside the package;
+plus the time to unzip each variant (Lambda fetches and unpacks the package on every cold start), and
+prints both ratios and the zipped/unzipped sizes.
+
 Nothing here asserts; it prints, and exits 0 either way.
 """
 
@@ -321,12 +330,101 @@ def network_guard(env: dict[str, str]) -> dict:
 # ----------------------------------------------------------------------------------------------- main
 
 
+PACKAGE_CHILD = (
+    "import sys, time\n"
+    "sys.path[:] = [sys.argv[1]] + [p for p in sys.path if p and 'site-packages' not in p]\n"
+    "t0 = time.perf_counter()\n"
+    "import app\n"
+    "t1 = time.perf_counter()\n"
+    "import resource\n"
+    "print(f'{t1 - t0:.9f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}')\n"
+)
+
+
+def _zip_dir(source: Path, target: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(source).as_posix())
+
+
+def package_comparison(rounds: int) -> None:
+    """API cold start from the package as shipped vs with libvips inside it (see module doc)."""
+    import shutil
+    import zipfile
+
+    sys.path.insert(0, str(ROOT))
+    from infra.package import deploy_settings
+
+    runtime = deploy_settings()["runtime"]
+    out = ROOT / "build" / "package" / "prod-x86_64"
+    subprocess.run([str(ROOT / ".venv-package" / "bin" / "python"), "-m", "infra.package", "--stage", "prod",
+                    "--out", str(out), "--architecture", "x86_64"], cwd=ROOT, check=True)
+    python = subprocess.run([str(ROOT / "infra" / "find_python.sh"), runtime.removeprefix("python")],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="coldstart-pkg-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        env = prod_environment(scratch)
+        env["AWS_EXECUTION_ENV"] = f"AWS_Lambda_{runtime}"
+        variants = {"api": scratch / "api", "api+vips": scratch / "api+vips"}
+        with zipfile.ZipFile(out / "deployment.zip") as zf:
+            zf.extractall(variants["api"])
+            zf.extractall(variants["api+vips"])
+        with zipfile.ZipFile(out / "imaging-layer.zip") as zf:
+            zf.extractall(scratch / "layer")
+        shutil.copytree(scratch / "layer" / "python", variants["api+vips"], dirs_exist_ok=True)
+        zips = {"api": out / "deployment.zip", "api+vips": scratch / "api+vips.zip"}
+        _zip_dir(variants["api+vips"], zips["api+vips"])
+
+        def once(name: str) -> tuple[float, float, float]:
+            target = scratch / f"unzip-{name}"
+            t0 = time.perf_counter()
+            with zipfile.ZipFile(zips[name]) as zf:
+                zf.extractall(target)
+            unzip = time.perf_counter() - t0
+            shutil.rmtree(target)
+            t0 = time.perf_counter()
+            proc = subprocess.run([python, "-I", "-S", "-c", PACKAGE_CHILD, str(variants[name])], env=env,
+                                  cwd=scratch, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            if proc.returncode != 0:
+                raise RuntimeError(f"{name} child failed:\n{proc.stderr[-3000:]}")
+            return unzip, wall, float(proc.stdout.split()[0])
+
+        for name in variants:  # warm-up (.pyc written into the unzipped trees, page cache)
+            once(name)
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
+        for i in range(rounds):
+            for name in (tuple(variants) if i % 2 == 0 else tuple(reversed(variants))):
+                samples[name].append(once(name))
+        print(f"API cold start from the x86_64 prod package, {python} (-I -S, path = package + stdlib), "
+              f"{rounds} rounds, alternating")
+        print(f"{'variant':<10}{'zip MB':>8}{'unzipped MB':>13}{'unzip med':>11}{'wall med':>10}{'import med':>12}")
+        med: dict[str, tuple[float, float, float]] = {}
+        for name in variants:
+            with zipfile.ZipFile(zips[name]) as zf:
+                unzipped = sum(i.file_size for i in zf.infolist()) / 2**20
+            med[name] = tuple(statistics.median(s[k] for s in samples[name]) for k in range(3))  # type: ignore
+            print(f"{name:<10}{zips[name].stat().st_size / 2**20:>8.1f}{unzipped:>13.1f}"
+                  f"{med[name][0] * 1e3:>9.1f}ms{med[name][1] * 1e3:>8.1f}ms{med[name][2] * 1e3:>10.1f}ms")
+        base, vips = med["api"], med["api+vips"]
+        print(f"ratio api+vips / api: unzip {vips[0] / base[0]:.2f}, wall {vips[1] / base[1]:.2f}, "
+              f"import {vips[2] / base[2]:.2f}; unzip + wall {(vips[0] + vips[1]) / (base[0] + base[1]):.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15, help="timed runs per side (default 15)")
     ap.add_argument("--top", type=int, default=10, help="how many imports to list (default 10)")
+    ap.add_argument("--package", action="store_true",
+                    help="compare the packaged API's cold start with and without libvips in the package")
     args = ap.parse_args()
     rounds = max(1, args.rounds)
+    if args.package:
+        package_comparison(rounds)
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="coldstart-") as scratch:
         env = prod_environment(Path(scratch))

@@ -14,7 +14,11 @@ It reads ``.chalice/deployed/{stage}.json`` (written by ``chalice deploy``: ``{"
    ``rest_api_id``) so errors produced by API Gateway itself (no/invalid token, unknown route,
    throttling, 5xx) carry our JSON error body ``{"error": {"code": ..., "message": ...}}``, then
    redeploys the API stage so they take effect. ``chalice deploy`` re-imports the API with
-   ``mode=overwrite``, which drops them again - hence "after every deploy".
+   ``mode=overwrite``, which drops them again - hence "after every deploy";
+3. sets the stage's API Gateway throttling (rate and burst for ``*/*``) from ``infra/deploy.json``,
+   the same values ``infra.package`` writes into the packaged template.
+
+``make deploy`` (``infra.deploy``) runs this step itself, right after ``chalice deploy``.
 
 The templates live in ``infra/gateway_responses.json`` (shared with the local stack, which applies
 the same file to chalice local's errors); :func:`load_gateway_responses` is the one loader.
@@ -105,7 +109,17 @@ class RedeployStage:
     stage_name: str
 
 
-Action = Union[EnableBatchItemFailures, PutGatewayResponse, RedeployStage]
+@dataclass(frozen=True)
+class ThrottleStage:
+    """Set the default method throttling (``*/*``) of a REST API stage."""
+
+    rest_api_id: str
+    stage_name: str
+    rate_limit: int
+    burst_limit: int
+
+
+Action = Union[EnableBatchItemFailures, PutGatewayResponse, RedeployStage, ThrottleStage]
 
 
 def _stage_name(rest_api: dict[str, Any]) -> str:
@@ -115,10 +129,11 @@ def _stage_name(rest_api: dict[str, Any]) -> str:
 
 
 def plan_post_deploy(
-    deployed: dict[str, Any], gateway_responses: dict[str, GatewayResponse] | None = None
+    deployed: dict[str, Any], gateway_responses: dict[str, GatewayResponse] | None = None,
+    throttle: dict[str, int] | None = None,
 ) -> list[Action]:
     """Actions for a ``deployed.json`` document: event sources first, then per REST API its
-    gateway responses followed by one stage redeploy."""
+    gateway responses followed by one stage redeploy, then the stage's throttling (if declared)."""
     responses = load_gateway_responses() if gateway_responses is None else gateway_responses
     resources = deployed.get("resources", [])
     actions: list[Action] = [
@@ -135,6 +150,9 @@ def plan_post_deploy(
                 response_templates={"application/json": json.dumps(response.body())},
             ))
         actions.append(RedeployStage(api["rest_api_id"], _stage_name(api)))
+        if throttle:
+            actions.append(ThrottleStage(api["rest_api_id"], _stage_name(api),
+                                         int(throttle["rate_limit"]), int(throttle["burst_limit"])))
     return actions
 
 
@@ -198,6 +216,21 @@ def execute(
                 description="infra.post_deploy: gateway responses",
             )
             changed.append(f"{action.rest_api_id}: redeployed stage {action.stage_name}")
+        elif isinstance(action, ThrottleStage):
+            stage = apigateway_client.get_stage(restApiId=action.rest_api_id, stageName=action.stage_name)
+            current = (stage.get("methodSettings") or {}).get("*/*", {})
+            if (current.get("throttlingRateLimit") == float(action.rate_limit)
+                    and current.get("throttlingBurstLimit") == action.burst_limit):
+                continue
+            apigateway_client.update_stage(
+                restApiId=action.rest_api_id, stageName=action.stage_name,
+                patchOperations=[
+                    {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(action.rate_limit)},
+                    {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(action.burst_limit)},
+                ],
+            )
+            changed.append(f"{action.rest_api_id}: stage {action.stage_name} throttling "
+                           f"{action.rate_limit}/s, burst {action.burst_limit}")
         else:  # pragma: no cover - exhaustive over Action
             raise TypeError(f"unknown action {action!r}")
     return changed
@@ -229,7 +262,9 @@ def run(stage: str, *, project_dir: str | Path = ".", region: str | None = None,
     path = deployed_file(project_dir, stage)
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found - run `chalice deploy --stage {stage}` first")
-    actions = plan_post_deploy(json.loads(path.read_text(encoding="utf-8")))
+    from infra.package import throttling
+
+    actions = plan_post_deploy(json.loads(path.read_text(encoding="utf-8")), throttle=throttling(stage))
     if dry_run:
         return [repr(a) for a in actions]
     if session is None:

@@ -131,3 +131,20 @@ def test_missing_deployed_json_is_reported_clearly(tmp_path: Path) -> None:
     # Given a project that was never deployed / When the step runs / Then it says what to do
     with pytest.raises(FileNotFoundError, match="chalice deploy --stage prod"):
         run(STAGE, project_dir=tmp_path, session=object())
+
+
+def test_post_deploy_sets_the_stage_throttling_declared_for_the_stage(
+    session: boto3.session.Session, deployed: dict[str, Any]
+) -> None:
+    # Given a deployed REST API stage without throttling, and the prod limits in infra/deploy.json
+    from infra.package import throttling
+
+    limits = throttling(STAGE)
+    assert limits, "infra/deploy.json declares throttling for prod"
+    # When the post-deploy step runs
+    run(STAGE, project_dir=deployed["project_dir"], session=session)
+    # Then the stage's default method settings carry that rate and burst
+    stage = session.client("apigateway").get_stage(restApiId=deployed["api_id"], stageName="api")
+    settings = stage["methodSettings"]["*/*"]
+    assert settings["throttlingRateLimit"] == limits["rate_limit"]
+    assert settings["throttlingBurstLimit"] == limits["burst_limit"]

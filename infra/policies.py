@@ -1,0 +1,241 @@
+"""Per-function IAM policies, scoped to one stage, region and account, from one definition.
+
+Chalice reads static policy files (``iam_policy_file``, per function and stage), so the deploy path
+writes them just before ``chalice package`` / ``chalice deploy``::
+
+    python -m infra.policies --stage prod --region eu-west-1 --account 123456789012
+
+``GRANTS`` is the one definition: for each Lambda function of ``app.py``, the statements it needs,
+read off what its code in ``chalicelib/`` calls. Resources are built from ``Target`` (partition,
+region, account, stage and, once the stateful stack exists, the user pool and CDN distribution ids
+from the stage's environment). To give a function a new permission, add a :class:`Grant` to its
+tuple, using the resource builders below.
+
+Policies are written to ``.chalice/policies/<stage>-<function>.json`` (generated, not committed);
+``.chalice/config.json`` names them per stage and function.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+POLICY_DIR = PROJECT_DIR / ".chalice" / "policies"
+APP_NAME = "photoscale"
+
+FUNCTIONS = ("api_handler", "bearer_auth", "process_uploads", "process_edits", "fan_out_feed")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a stage is deployed. ``user_pool_id``/``distribution_id`` come from the stage's environment
+    (``USER_POOL_ID``, ``CDN_DISTRIBUTION_ID``, written by ``infra.stage_env``) once they exist."""
+
+    stage: str
+    region: str
+    account: str
+    partition: str = "aws"
+    user_pool_id: str | None = None
+    distribution_id: str | None = None
+
+
+def function_name(stage: str, function: str) -> str:
+    """The Lambda function name Chalice gives a function (the API handler has no suffix)."""
+    return f"{APP_NAME}-{stage}" if function == "api_handler" else f"{APP_NAME}-{stage}-{function}"
+
+
+# --------------------------------------------------------------------------- resource builders
+
+
+Resource = Callable[[Target], list[str]]
+
+
+def table(name: str, *, indexes: bool = False) -> Resource:
+    def build(t: Target) -> list[str]:
+        arn = f"arn:{t.partition}:dynamodb:{t.region}:{t.account}:table/{APP_NAME}-{t.stage}-{name}"
+        return [arn, f"{arn}/index/*"] if indexes else [arn]
+    return build
+
+
+def queue(name: str) -> Resource:
+    return lambda t: [f"arn:{t.partition}:sqs:{t.region}:{t.account}:{APP_NAME}-{t.stage}-{name}"]
+
+
+def media_bucket(t: Target) -> str:
+    return f"{APP_NAME}-{t.stage}-media-{t.account}-{t.region}"  # infra/stateful.yaml's MediaBucket
+
+
+def media_objects(*prefixes: str) -> Resource:
+    return lambda t: [f"arn:{t.partition}:s3:::{media_bucket(t)}/{prefix}*" for prefix in prefixes]
+
+
+def media_bucket_itself(t: Target) -> list[str]:
+    return [f"arn:{t.partition}:s3:::{media_bucket(t)}"]
+
+
+def cursor_secret(t: Target) -> list[str]:
+    # Secrets Manager appends "-XXXXXX" to the name (infra/stateful.yaml: photoscale/<stage>/cursor-signing-key).
+    return [f"arn:{t.partition}:secretsmanager:{t.region}:{t.account}:secret:{APP_NAME}/{t.stage}/cursor-signing-key-??????"]
+
+
+def user_pool(t: Target) -> list[str]:
+    pool = t.user_pool_id or "*"  # "*" only until the stateful stack exists (see ALLOWED_WILDCARDS)
+    return [f"arn:{t.partition}:cognito-idp:{t.region}:{t.account}:userpool/{pool}"]
+
+
+def distribution(t: Target) -> list[str]:
+    dist = t.distribution_id or "*"  # "*" only until the edge stack exists (see ALLOWED_WILDCARDS)
+    return [f"arn:{t.partition}:cloudfront::{t.account}:distribution/{dist}"]
+
+
+def everything(t: Target) -> list[str]:
+    return ["*"]
+
+
+@dataclass(frozen=True)
+class Grant:
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[Resource, ...]
+
+
+READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+WRITE = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+         "dynamodb:ConditionCheckItem")
+CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
+TRACING = Grant("Tracing", ("xray:PutTraceSegments", "xray:PutTelemetryRecords"), (everything,))
+IDEMPOTENCY = Grant("Idempotency", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                    "dynamodb:DeleteItem"), (table("idempotency"),))
+
+# The one definition. Each function also gets its own log group's statement and TRACING (see policy()).
+GRANTS: dict[str, tuple[Grant, ...]] = {
+    # Routes: users/identity, photos (presigned upload POST, delete, edits queue, CDN invalidation),
+    # social graph, likes, feed reads, cursors, health probes (users table, uploads queue, media bucket).
+    "api_handler": (
+        Grant("Tables", READ + WRITE, (table("users"), table("sessions"), table("photos", indexes=True),
+                                        table("counters"), table("graph"), table("feeds"),
+                                        table("jobs"), table("quotas"))),
+        Grant("Queues", ("sqs:SendMessage",), (queue("edits"), queue("fanout"))),
+        Grant("HealthQueue", ("sqs:GetQueueAttributes",), (queue("uploads"),)),
+        # A presigned POST is signed with the function's credentials: it needs PutObject on uploads/.
+        Grant("MediaObjects", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
+              (media_objects("uploads/", "media/"),)),
+        Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
+        Grant("Identity", ("cognito-idp:AdminConfirmSignUp",), (user_pool,)),
+        Grant("CursorKey", ("secretsmanager:GetSecretValue",), (cursor_secret,)),
+        Grant("Cdn", ("cloudfront:CreateInvalidation",), (distribution,)),
+    ),
+    # The authorizer: token checks against the revoked-sessions table (JWKS is a public HTTPS fetch).
+    "bearer_auth": (
+        Grant("Sessions", ("dynamodb:GetItem",), (table("sessions"),)),
+    ),
+    # Renditions of new uploads: read uploads/, write media/, photo + counters, then the fan-out message.
+    "process_uploads": (
+        Grant("Consume", CONSUME, (queue("uploads"),)),
+        Grant("Tables", READ + WRITE, (table("photos"), table("counters"), table("users"))),
+        IDEMPOTENCY,
+        Grant("MediaObjects", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
+              (media_objects("uploads/", "media/"),)),
+        # Lists old renditions to replace; also makes a missing key a 404 rather than a 403.
+        Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
+        Grant("Fanout", ("sqs:SendMessage",), (queue("fanout"),)),
+    ),
+    # Edits: new renditions version from the stored original.
+    "process_edits": (
+        Grant("Consume", CONSUME, (queue("edits"),)),
+        Grant("Tables", READ + WRITE, (table("photos"), table("counters"))),
+        IDEMPOTENCY,
+        Grant("MediaObjects", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
+              (media_objects("uploads/", "media/"),)),
+        Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
+        Grant("Cdn", ("cloudfront:CreateInvalidation",), (distribution,)),
+    ),
+    # Feed fan-out: followers from the graph, feed items, resumable job records, re-enqueue itself.
+    "fan_out_feed": (
+        Grant("Consume", CONSUME, (queue("fanout"),)),
+        Grant("Tables", READ + WRITE, (table("graph"), table("feeds"), table("jobs"),
+                                        table("photos"), table("users"), table("counters"))),
+        Grant("Continue", ("sqs:SendMessage",), (queue("fanout"),)),
+    ),
+}
+
+# Wildcards a policy may contain, each with its reason. Anything else with "*" fails tests/unit/test_policies.py.
+ALLOWED_WILDCARDS: tuple[tuple[str, str], ...] = (
+    (r"^\*$", "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions"),
+    (r"^arn:[^:]+:dynamodb:[^:*]+:\d+:table/photoscale-[a-z0-9]+-[a-z]+/index/\*$", "the indexes of one named table"),
+    (r"^arn:[^:]+:logs:[^:*]+:\d+:log-group:/aws/lambda/photoscale-[a-z0-9]+(-[a-z_]+)?:\*$",
+     "the log streams of the function's own log group"),
+    (r"^arn:[^:]+:s3:::photoscale-[a-z0-9]+-media-\d+-[a-z0-9-]+/(uploads|media)/\*$",
+     "objects under one key prefix of the stage's media bucket"),
+    (r"^arn:[^:]+:secretsmanager:[^:*]+:\d+:secret:photoscale/[a-z0-9]+/cursor-signing-key-\?{6}$",
+     "the random 6-character suffix Secrets Manager appends to the secret's name"),
+    (r"^arn:[^:]+:cognito-idp:[^:*]+:\d+:userpool/\*$",
+     "fallback while USER_POOL_ID is unknown (before infra.stage_env); this region and account only"),
+    (r"^arn:[^:]+:cloudfront::\d+:distribution/\*$",
+     "fallback while CDN_DISTRIBUTION_ID is unknown (before the edge stack); this account only"),
+)
+
+
+def policy(function: str, target: Target) -> dict:
+    """The IAM policy document of one function for one deploy target (pure)."""
+    if function not in GRANTS:
+        raise KeyError(f"no grants defined for function {function!r} (infra/policies.py GRANTS)")
+    log_group = (f"arn:{target.partition}:logs:{target.region}:{target.account}:log-group:"
+                 f"/aws/lambda/{function_name(target.stage, function)}")
+    statements = [{
+        "Sid": "Logs", "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": [log_group, f"{log_group}:*"],
+    }]
+    for grant in (*GRANTS[function], TRACING):
+        resources = [arn for build in grant.resources for arn in build(target)]
+        statements.append({"Sid": grant.sid, "Effect": "Allow", "Action": list(grant.actions),
+                           "Resource": resources})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_file(stage: str, function: str) -> str:
+    """The ``iam_policy_file`` value (relative to ``.chalice/``) for a stage and function."""
+    return f"policies/{stage}-{function}.json"
+
+
+def write_policies(target: Target, project_dir: Path = PROJECT_DIR) -> list[Path]:
+    """Write every function's policy for ``target`` under ``.chalice/policies/``."""
+    written = []
+    for function in FUNCTIONS:
+        path = Path(project_dir) / ".chalice" / policy_file(target.stage, function)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(policy(function, target), indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def target_from_config(stage: str, region: str, account: str, config: dict, partition: str = "aws") -> Target:
+    """A target whose pool/distribution ids come from the stage's environment in ``config.json``."""
+    env = {**config.get("environment_variables", {}),
+           **config.get("stages", {}).get(stage, {}).get("environment_variables", {})}
+    return Target(stage=stage, region=region, account=account, partition=partition,
+                  user_pool_id=env.get("USER_POOL_ID") or None,
+                  distribution_id=env.get("CDN_DISTRIBUTION_ID") or None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.policies", description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", required=True)
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--account", required=True)
+    parser.add_argument("--partition", default="aws")
+    args = parser.parse_args(argv)
+    config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    target = target_from_config(args.stage, args.region, args.account, config, args.partition)
+    for path in write_policies(target):
+        print(f"wrote {path.relative_to(PROJECT_DIR)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
