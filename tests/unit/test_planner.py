@@ -138,7 +138,7 @@ def test_lambda_memory_sizes_are_the_prod_stage_config_of_chalice() -> None:
     prod = CONFIG["stages"]["prod"]
     assert memory["api_handler"] == prod["lambda_memory_size"]
     for function, overrides in prod["lambda_functions"].items():
-        assert memory[function] == overrides["lambda_memory_size"]
+        assert memory[function] == overrides.get("lambda_memory_size", prod["lambda_memory_size"])
     assert architecture == prod["lambda_architecture"]
 
 
