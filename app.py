@@ -144,13 +144,13 @@ def list_user_photos(username):
 
 @app.route("/users/{username}/follow", methods=["PUT"], authorizer=bearer_auth)
 def follow_user(username):
-    social.follow(_caller()["username"], username)
+    feed.follow(_caller()["username"], username)
     return http.no_content()
 
 
 @app.route("/users/{username}/follow", methods=["DELETE"], authorizer=bearer_auth)
 def unfollow_user(username):
-    social.unfollow(_caller()["username"], username)
+    feed.unfollow(_caller()["username"], username)
     return http.no_content()
 
 

@@ -7,6 +7,14 @@ position is checkpointed in the jobs table, so a crashed or redelivered fan-out 
 stopped; one invocation writes at most :data:`MAX_FOLLOWERS_PER_INVOCATION` feeds and re-enqueues a
 continuation carrying its position. Feed writes are idempotent puts (same key, same item).
 
+Follow and unfollow (:func:`follow`, :func:`unfollow`): the request changes the graph and queues one
+message on the fanout queue, nothing more. The worker then backfills the followee's photos of the
+last :data:`BACKFILL_DAYS` days (at most :data:`BACKFILL_MAX_PHOTOS`, about two pages) into the new
+follower's feed, with the same feed keys as the normal fan-out, so a redelivered backfill or a photo
+also pushed by its own fan-out is one entry. After an unfollow it deletes that author's entries from
+the reader's feed. Both re-check the edge when they run, so whichever of a follow/unfollow pair is
+processed last cannot undo the newer state (and the read path filters unfollowed authors anyway).
+
 Read path: the caller's feed partition newest first, merged with the newest photos of every
 followed celebrity (``PhotosTable.by_owner``), by ``created_at#photo_id`` descending. Pushed entries
 are checked against the photos table in one BatchGetItem per page: deleted or no-longer-ready photos
@@ -34,6 +42,10 @@ PAGE_SIZE = 100
 MAX_FOLLOWERS_PER_INVOCATION = 1_000
 #: Merge rounds per feed page (a round refills when deleted/unfollowed entries were skipped).
 MAX_READ_ROUNDS = 5
+#: A new follower's feed gets the followee's photos of this many days ...
+BACKFILL_DAYS = 30
+#: ... at most this many (about two pages of the feed).
+BACKFILL_MAX_PHOTOS = 40
 DONE = "#done"
 RUNNING, COMPLETE = "running", "done"
 
@@ -41,7 +53,8 @@ RUNNING, COMPLETE = "running", "done"
 # --- Lambda entry point -----------------------------------------------------------------------------
 
 def handle_fanout(event: dict, context: Any) -> dict:
-    """SQS batch of ``photo_ready`` / ``fanout_continue`` messages; failures retry per message."""
+    """SQS batch of ``photo_ready`` / ``fanout_continue`` / ``follow_backfill`` / ``unfollow_cleanup``
+    messages; failures retry per message."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     return process_partial_response(
@@ -51,10 +64,89 @@ def handle_fanout(event: dict, context: Any) -> dict:
 
 def _fanout_record(record) -> None:
     message = json.loads(record.body)
-    if message.get("type") not in ("photo_ready", "fanout_continue"):
-        logger.warning("ignoring unknown fan-out message", extra={"type": message.get("type")})
-        return
-    fan_out(message)
+    kind = message.get("type")
+    if kind in ("photo_ready", "fanout_continue"):
+        fan_out(message)
+    elif kind == BACKFILL:
+        backfill(message["reader"], message["author"])
+    elif kind == CLEANUP:
+        remove_author(message["reader"], message["author"])
+    else:
+        logger.warning("ignoring unknown fan-out message", extra={"type": kind})
+
+
+# --- follow / unfollow ------------------------------------------------------------------------------
+
+BACKFILL, CLEANUP = "follow_backfill", "unfollow_cleanup"
+
+
+def follow(follower: str, followee_name: str) -> None:
+    """``follower`` follows ``followee_name`` and their recent photos are queued into the follower's feed.
+
+    Queued on every successful request, a repeated follow included: a client retrying a follow whose
+    queueing failed (a 5xx) still gets the backfill, and the backfill is idempotent.
+    """
+    social.follow(follower, followee_name)
+    _queue(BACKFILL, follower, followee_name.lower())
+
+
+def unfollow(follower: str, followee_name: str) -> None:
+    """``follower`` unfollows ``followee_name``; that author's entries leave the feed asynchronously
+    (later pages skip them at once: the read path shows followed authors only)."""
+    social.unfollow(follower, followee_name)
+    _queue(CLEANUP, follower, followee_name.lower())
+
+
+def _follows(reader: str, author: str) -> bool:
+    """Whether ``reader`` follows ``author`` now (strongly consistent read of the edge)."""
+    graph = bound(GraphEdgeRecord)
+    try:
+        graph.get(keys.following_pk(reader), author, consistent_read=True, attributes_to_get=["pk"])
+    except graph.DoesNotExist:
+        return False
+    return True
+
+
+def _queue(kind: str, reader: str, author: str) -> None:
+    body = {"type": kind, "reader": reader, "author": author}
+    aws.client("sqs").send_message(QueueUrl=get_settings().fanout_queue_url, MessageBody=json.dumps(body))
+
+
+def backfill_since(now: float, days: int = BACKFILL_DAYS) -> str:
+    """The ``created_at#photo_id`` bound of a backfill: photos created after ``now`` minus ``days``."""
+    from datetime import datetime, timedelta, timezone
+
+    since = datetime.fromtimestamp(now, timezone.utc) - timedelta(days=days)
+    return since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def backfill(reader: str, author: str, now: float | None = None) -> str:
+    """Write ``author``'s recent ready photos into ``reader``'s feed if ``reader`` still follows them."""
+    if not _follows(reader, author):
+        return "not-following"
+    if social.is_celebrity(author):
+        return "celebrity"  # pulled at read time: nothing to push
+    since = backfill_since(time.time() if now is None else now)
+    photos = list(bound(PhotoRecord).by_owner.query(
+        author, range_key_condition=PhotoRecord.owner_sort > since, scan_index_forward=False,
+        filter_condition=PhotoRecord.status == READY, limit=BACKFILL_MAX_PHOTOS))
+    if photos:  # the index projects every attribute: these are whole records
+        name = _display_name(author)
+        _write_entries(reader, [_feed_fields(photo, name) for photo in photos])
+    return f"backfilled {len(photos)}"
+
+
+def remove_author(reader: str, author: str) -> str:
+    """Delete ``author``'s entries from ``reader``'s feed unless ``reader`` follows them again."""
+    if _follows(reader, author):
+        return "following-again"
+    model = bound(FeedItemRecord)
+    stale = [item for item in model.query(reader, filter_condition=FeedItemRecord.owner == author,
+                                          attributes_to_get=["feed_owner", "feed_sort", "owner"])]
+    with model.batch_write() as batch:
+        for item in stale:
+            batch.delete(item)
+    return f"removed {len(stale)}"
 
 
 # --- the work -----------------------------------------------------------------------------------------
@@ -131,6 +223,14 @@ def _write_feed_items(readers: list[str], fields: dict) -> None:
     model = bound(FeedItemRecord)
     with model.batch_write() as batch:
         for reader in readers:
+            batch.save(model(reader, **fields))
+
+
+def _write_entries(reader: str, entries: list[dict]) -> None:
+    """Idempotent puts of several photos into one reader's feed."""
+    model = bound(FeedItemRecord)
+    with model.batch_write() as batch:
+        for fields in entries:
             batch.save(model(reader, **fields))
 
 

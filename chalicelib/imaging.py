@@ -18,9 +18,12 @@ Module layout:
 - the pixel work: :func:`process_photo` (everything below ``# --- pixel work``).
 
 Rules:
-- Formats: JPEG, PNG, WebP (first frame of animations). HEIC/HEIF is recognised but rejected with
-  ``unsupported_format``: the libvips wheel decodes AV1-HEIF only, and HEVC via pillow-heif would add ~26 MB
-  (plus Pillow, ~22 MB) to the package.
+- Formats: JPEG, PNG, WebP (first frame of animations), HEIC/HEIF (iPhone photos; primary image). The
+  libvips wheel reads HEIF containers but has no HEVC decoder, so HEIF pixels are decoded by ``pi-heif``
+  (libheif + libde265, decode-only, imported only on that path) and handed to the same pipeline. libheif
+  applies the container's rotation/mirror (``irot``/``imir``) while decoding, and HEIF says EXIF
+  orientation must then be ignored, so HEIF photos are upright after decoding. The pixel limit is
+  checked on the container's declared size before anything is decoded.
 - Renditions fit the longest edge into 320/1080/2048 px and never upscale: a 600 px image gives
   thumb 320, medium 600, large 600 (identical renditions share one encode).
 - Output: EXIF orientation applied, all metadata stripped (EXIF/GPS, XMP, IPTC, comments, ICC), pixels
@@ -403,6 +406,37 @@ def _vips() -> Any:
 
 
 _LOADERS = {"jpeg": "jpegload_buffer", "png": "pngload_buffer", "webp": "webpload_buffer"}
+_HEIF_FORMATS = ("heic", "heif")
+
+
+def _open_heif(data: bytes) -> Any:
+    """The primary image of a HEIF container, not yet decoded (``pi_heif`` is imported only here)."""
+    import pi_heif
+
+    try:
+        return pi_heif.open_heif(data, convert_hdr_to_8bit=True)
+    except (RuntimeError, ValueError, OSError, SyntaxError) as exc:
+        raise ImageRejected("corrupt", "The HEIC/HEIF header could not be read.") from exc
+
+
+def _decode_heif(vips: Any, heif: Any) -> Any:
+    """Decode the HEIF image (rotation/mirror applied by libheif) into a vips image over its pixels.
+
+    The ICC profile, if any, rides along so the sRGB conversion honours it (iPhones embed Display P3).
+    """
+    try:
+        pixels = heif.data  # the decode happens here
+        width, height, stride = heif.size[0], heif.size[1], heif.stride
+        bands = len(heif.mode)  # RGB or RGBA, 8 bit per sample after convert_hdr_to_8bit
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ImageRejected("corrupt", "The HEIC/HEIF image data is truncated or corrupt.") from exc
+    if stride != width * bands:  # rows padded: pack them for vips
+        pixels = b"".join(pixels[row * stride:row * stride + width * bands] for row in range(height))
+    im = vips.Image.new_from_memory(bytes(pixels), width, height, bands, "uchar").copy(interpretation="srgb")
+    icc = heif.info.get("icc_profile")
+    if icc:
+        im.set_type(vips.GValue.blob_type, "icc-profile-data", bytes(icc))
+    return im
 
 
 def process_photo(
@@ -427,22 +461,21 @@ def process_photo(
         )
     fmt = sniff_format(data)
     if fmt is None:
-        raise ImageRejected("unsupported_format", "This is not a JPEG, PNG or WebP image.")
-    if fmt in ("heic", "heif"):
-        raise ImageRejected(
-            "unsupported_format",
-            "HEIC/HEIF photos are not supported yet; please upload JPEG, PNG or WebP "
-            "(on iPhone: Settings → Camera → Formats → Most Compatible).",
-        )
+        raise ImageRejected("unsupported_format", "This is not a JPEG, PNG, WebP or HEIC image.")
     vips = _vips()
-    loader = getattr(vips.Image, _LOADERS[fmt])
     load_opts = {"access": "sequential", "fail_on": "error"}
-    try:
-        header = loader(data, **load_opts)  # lazy: parses the header, decodes no pixels
-        raw_w, raw_h = header.width, header.height
-        orientation = header.get("orientation") if header.get_typeof("orientation") else 1
-    except vips.Error as exc:
-        raise ImageRejected("corrupt", "The image header could not be read.") from exc
+    if fmt in _HEIF_FORMATS:
+        loader = None
+        heif = _open_heif(data)  # lazy: parses the container, decodes no pixels
+        (raw_w, raw_h), orientation = heif.size, 1
+    else:
+        loader = getattr(vips.Image, _LOADERS[fmt])
+        try:
+            header = loader(data, **load_opts)  # lazy: parses the header, decodes no pixels
+            raw_w, raw_h = header.width, header.height
+            orientation = header.get("orientation") if header.get_typeof("orientation") else 1
+        except vips.Error as exc:
+            raise ImageRejected("corrupt", "The image header could not be read.") from exc
     if raw_w * raw_h > max_pixels:
         raise ImageRejected(
             "too_many_pixels",
@@ -454,6 +487,9 @@ def process_photo(
         if problems:
             raise ImageRejected("invalid_edits", "; ".join(problems))
     plan = plan_geometry(raw_w, raw_h, orientation, edits, renditions)
+    if loader is None:
+        header = _decode_heif(vips, heif)
+        del heif
     try:
         work = _decode_to_working(vips, loader, data, load_opts, header, fmt, plan)
         del header

@@ -43,9 +43,10 @@ class Serialised:
     An SQS long poll (``ReceiveMessage`` with ``WaitTimeSeconds`` > 0) must not hold the lock while
     it waits, or every idle poller would stall the whole embedded AWS. It is served as short polls
     under the lock, waiting outside the lock in between, until a message is returned or its wait is
-    over, which is what the client of a long poll observes. A poll is retried as soon as any other
-    request has been served (a send may have made a message available), else every
-    :data:`REPOLL_SECONDS` (messages also become visible when a visibility timeout or delay ends).
+    over, which is what the client of a long poll observes. A poll is retried as soon as another
+    request that may have queued a message has been served (any but DynamoDB's and Cognito's: an SQS
+    send, an S3 upload notifying a queue), else every :data:`REPOLL_SECONDS` (messages also become
+    visible when a visibility timeout or delay ends).
     """
 
     def __init__(self, app: WSGIApp) -> None:
@@ -59,9 +60,10 @@ class Serialised:
         poll = _long_poll(environ, body)
         if poll is None:
             status_headers, chunks = self._serve(environ)
-            with self._served:
-                self._generation += 1
-                self._served.notify_all()
+            if _may_queue_messages(environ):
+                with self._served:
+                    self._generation += 1
+                    self._served.notify_all()
         else:
             status_headers, chunks = self._serve_long_poll(environ, *poll)
         start_response(*status_headers)
@@ -146,6 +148,14 @@ def _long_poll(environ: dict, body: bytes | None) -> tuple[bytes, float] | None:
         return None
     short = [(k, "0" if k == "WaitTimeSeconds" else v) for k, v in form]
     return urlencode(short).encode(), wait
+
+
+#: JSON-protocol services whose requests never put a message on a queue.
+_QUEUE_NEUTRAL_TARGETS = ("DynamoDB_", "DynamoDBStreams_", "AWSCognitoIdentityProviderService.")
+
+
+def _may_queue_messages(environ: dict) -> bool:
+    return not environ.get("HTTP_X_AMZ_TARGET", "").startswith(_QUEUE_NEUTRAL_TARGETS)
 
 
 def _has_messages(body: bytes) -> bool:

@@ -90,7 +90,7 @@ def test_two_people_share_like_edit_and_delete_a_photo(new_page, shot, tmp_path)
     shot(alice, "01-feed-empty")
     sign_up(bob, bob_name)
 
-    # And Bob follows Alice from her profile (feeds are filled on upload, so he follows first)
+    # And Bob follows Alice from her profile (the fan-out and the follow backfill both fill feeds)
     bob.goto(f"/users/{alice_name}")
     expect(bob.get_by_role("heading", name=alice_name)).to_be_visible()
     expect(bob.get_by_text("No photos yet.")).to_be_visible()

@@ -6,6 +6,7 @@ one Lambda builds from the pipeline's ``photo_ready`` message.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -261,3 +262,138 @@ def test_feed_needs_a_token_and_refuses_a_forged_cursor(social_client):
     assert anonymous.status_code == 401
     for response in (forged, borrowed):
         assert response.status_code == 400 and body_of(response)["error"]["code"] == "invalid_cursor"
+
+
+# --- follow backfill / unfollow cleanup -----------------------------------------------------------
+
+def take_fanout_messages(deployed, kind: str) -> list[dict]:
+    """Receive (and delete) every message on the fanout queue; return the bodies of type ``kind``."""
+    sqs = deployed["clients"]("sqs")
+    queue_url = deployed["outputs"]["FanoutQueueUrl"]
+    bodies = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return [body for body in bodies if body["type"] == kind]
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def run_worker(client, *bodies: dict) -> None:
+    response = client.lambda_.invoke("fan_out_feed", sqs_event(*bodies)).payload
+    assert response == {"batchItemFailures": []}, response
+
+
+def age_photo(photo: PhotoRecord, days: int) -> PhotoRecord:
+    """Make a photo look ``days`` old (its listing key moves with it)."""
+    created_at = feed.backfill_since(time.time(), days=days)
+    photo.update(actions=[PhotoRecord.created_at.set(created_at),
+                          PhotoRecord.owner_sort.set(keys.owner_sort_key(created_at, photo.photo_id))])
+    return photo
+
+
+def test_following_an_author_backfills_their_recent_ready_photos_into_the_feed(worker_client, deployed):
+    client = worker_client
+    # Given an author with two recent ready photos, one from 40 days ago and one still pending
+    take_fanout_messages(deployed, "any")
+    author, author_token = member(client)
+    recent = [post_ready_photo(client, author_token, caption=f"recent {n}") for n in range(2)]
+    old = age_photo(post_ready_photo(client, author_token), days=40)
+    pending = call(client, "POST", "/photos", {"content_type": "image/jpeg", "size": 1000}, token=author_token)
+    assert pending.status_code == 201
+    reader, reader_token = member(client)
+    # When a reader follows them
+    assert call(client, "PUT", f"/users/{author.upper()}/follow", token=reader_token).status_code == 204
+    # Then the request itself only queued the backfill (the feed is still empty) ...
+    messages = take_fanout_messages(deployed, feed.BACKFILL)
+    assert messages == [{"type": feed.BACKFILL, "reader": reader, "author": author}]
+    assert body_of(call(client, "GET", "/feed", token=reader_token))["items"] == []
+    # ... and once the worker has run, the feed shows the recent ready photos, newest first, only those
+    run_worker(client, *messages)
+    items = body_of(call(client, "GET", "/feed", token=reader_token))["items"]
+    assert [item["id"] for item in items] == newest_first(recent)
+    assert [item["caption"] for item in items] == ["recent 1", "recent 0"]
+    assert old.photo_id not in pushed_to(reader)
+
+
+def test_a_redelivered_backfill_and_the_photos_own_fan_out_write_each_photo_once(worker_client, deployed):
+    client = worker_client
+    # Given an author with a ready photo whose fan-out has not run yet, and a new follower
+    take_fanout_messages(deployed, "any")
+    author, author_token = member(client)
+    photo = post_ready_photo(client, author_token)
+    reader, reader_token = member(client)
+    call(client, "PUT", f"/users/{author}/follow", token=reader_token)
+    # When the backfill is delivered twice and the photo's own fan-out runs as well
+    backfill = take_fanout_messages(deployed, feed.BACKFILL)
+    run_worker(client, *backfill)
+    run_worker(client, *backfill)
+    fan_out(client, photo)
+    # Then the reader's feed holds the photo exactly once
+    assert pushed_to(reader) == [photo.photo_id]
+    assert [i for page in feed_pages(client, reader_token, 5) for i in page] == [photo.photo_id]
+
+
+def test_a_backfill_processed_after_an_unfollow_writes_nothing(worker_client, deployed):
+    client = worker_client
+    # Given a reader who followed and at once unfollowed an author with a photo
+    take_fanout_messages(deployed, "any")
+    author, author_token = member(client)
+    post_ready_photo(client, author_token)
+    reader, reader_token = member(client)
+    call(client, "PUT", f"/users/{author}/follow", token=reader_token)
+    call(client, "DELETE", f"/users/{author}/follow", token=reader_token)
+    # When the queued backfill runs only now
+    run_worker(client, *take_fanout_messages(deployed, feed.BACKFILL))
+    # Then nothing of the author was written into the reader's feed
+    assert pushed_to(reader) == []
+
+
+def test_unfollowing_removes_the_authors_entries_from_the_feed(worker_client, deployed):
+    client = worker_client
+    # Given a reader whose feed holds photos of two followed authors
+    take_fanout_messages(deployed, "any")
+    kept_author, kept_token = member(client)
+    gone_author, gone_token = member(client)
+    reader, reader_token = member(client)
+    for followee in (kept_author, gone_author):
+        call(client, "PUT", f"/users/{followee}/follow", token=reader_token)
+    kept = post_ready_photo(client, kept_token)
+    gone = [post_ready_photo(client, gone_token) for _ in range(3)]
+    for photo in (kept, *gone):
+        fan_out(client, photo)
+    assert sorted(i for page in feed_pages(client, reader_token, 2) for i in page) == sorted(
+        p.photo_id for p in (kept, *gone))
+    # When the reader unfollows one author
+    take_fanout_messages(deployed, "any")
+    assert call(client, "DELETE", f"/users/{gone_author}/follow", token=reader_token).status_code == 204
+    # Then later pages no longer show that author, even before the cleanup ran
+    assert [i for page in feed_pages(client, reader_token, 2) for i in page] == [kept.photo_id]
+    # And once the worker ran the cleanup, their entries are gone from the feed itself
+    cleanup = take_fanout_messages(deployed, feed.CLEANUP)
+    assert cleanup == [{"type": feed.CLEANUP, "reader": reader, "author": gone_author}]
+    run_worker(client, *cleanup)
+    assert pushed_to(reader) == [kept.photo_id]
+
+
+def test_a_cleanup_that_runs_after_a_new_follow_keeps_the_entries(worker_client, deployed):
+    client = worker_client
+    # Given a reader who unfollowed an author and followed them again before the cleanup ran
+    take_fanout_messages(deployed, "any")
+    author, author_token = member(client)
+    reader, reader_token = member(client)
+    call(client, "PUT", f"/users/{author}/follow", token=reader_token)
+    photo = post_ready_photo(client, author_token)
+    fan_out(client, photo)
+    call(client, "DELETE", f"/users/{author}/follow", token=reader_token)
+    call(client, "PUT", f"/users/{author}/follow", token=reader_token)
+    # When the late cleanup runs / Then the entry stays and the feed shows it
+    run_worker(client, *take_fanout_messages(deployed, feed.CLEANUP))
+    assert pushed_to(reader) == [photo.photo_id]
+    assert [i for page in feed_pages(client, reader_token, 5) for i in page] == [photo.photo_id]
+
+
+def test_the_backfill_window_starts_thirty_days_back():
+    # Given a moment / When the backfill bound is computed / Then it is 30 days earlier, as a listing key
+    assert feed.backfill_since(86_400 * 31) == "1970-01-02T00:00:00.000Z"

@@ -141,3 +141,13 @@ def test_a_receive_that_does_not_wait_is_passed_through_unchanged():
     out = middleware(sqs_request("ReceiveMessage", {"QueueUrl": "q", "WaitTimeSeconds": 0}), lambda *args: None)
     assert json.loads(b"".join(out)) == {"Messages": [{"Body": "m"}]}
     assert queue.waits == [0]
+
+
+def test_dynamodb_requests_do_not_wake_waiting_polls_but_sqs_and_s3_requests_do():
+    # Given requests of several services / When classified / Then only those that can queue a message wake polls
+    from devstack.embedded_aws import _may_queue_messages
+
+    assert not _may_queue_messages({"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.TransactWriteItems"})
+    assert not _may_queue_messages({"HTTP_X_AMZ_TARGET": "AWSCognitoIdentityProviderService.InitiateAuth"})
+    assert _may_queue_messages({"HTTP_X_AMZ_TARGET": "AmazonSQS.SendMessage"})
+    assert _may_queue_messages({"REQUEST_METHOD": "POST", "PATH_INFO": "/photoscale-media"})  # an S3 upload
