@@ -157,7 +157,7 @@ class LocalStack:
     def _start_aws(self) -> None:
         process = self._spawn(
             "moto",
-            [sys.executable, "-m", "moto.server", "-H", self.config.host, "-p", str(self.config.aws_port)],
+            [sys.executable, "-m", "devstack.moto_server", "-H", self.config.host, "-p", str(self.config.aws_port)],
             self.base_env(),
         )
         wait_for(
