@@ -19,7 +19,7 @@ from chalice.test import Client
 from moto import mock_aws
 from moto.utilities.utils import load_resource
 
-from chalicelib import aws, settings, tokens
+from chalicelib import aws, secrets, settings, tokens
 from devstack import chalice_local as gateway
 from devstack import moto_cognito
 from devstack.provision import provision
@@ -86,9 +86,11 @@ def api_env(deployed: dict[str, Any], aws_credentials: None, monkeypatch: pytest
     monkeypatch.delenv("COUNTER_DEFAULT_SHARDS", raising=False)
     settings.reset_settings()
     aws.reset()
+    secrets.cursor_key().forget()
     yield outputs
     settings.reset_settings()
     aws.reset()
+    secrets.cursor_key().forget()
 
 
 @pytest.fixture
