@@ -8,7 +8,7 @@ import re
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,30}$"
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -34,7 +34,16 @@ def clean_text(value: str, *, multiline: bool = False) -> str:
 
 
 def text(max_length: int, *, min_length: int = 0, multiline: bool = False):
-    """A text field type: :func:`clean_text`, then the length limits on the normalised text."""
+    """A text field type: :func:`clean_text`, then the length limits on the normalised text.
+
+    The characters are checked before surrounding whitespace is stripped: ``str.strip`` counts
+    some controls (U+001C-U+001F, U+0085) as whitespace and would otherwise hide them.
+    """
+
+    def refuse(value):
+        if isinstance(value, str):
+            clean_text(value, multiline=multiline)
+        return value
 
     def check(value: str) -> str:
         value = clean_text(value, multiline=multiline)
@@ -44,7 +53,7 @@ def text(max_length: int, *, min_length: int = 0, multiline: bool = False):
             raise ValueError(f"must be at most {max_length} characters")
         return value
 
-    return Annotated[str, Field(max_length=max_length * 4), AfterValidator(check)]
+    return Annotated[str, BeforeValidator(refuse), Field(max_length=max_length * 4), AfterValidator(check)]
 
 
 class _Body(BaseModel):

@@ -126,11 +126,12 @@ def test_control_characters_and_bidi_overrides_are_refused_in_every_text_field(
         client, method, path, protected, body, field, bad):
     # Given a valid body whose one text field holds a control character or a bidi override
     _, token = member(client) if protected else (None, None)
-    body = {**body, field: body[field][:2] + BAD_TEXT[bad] + body[field][2:]}
-    # When it is sent / Then that field, and only it, is refused
-    error = assert_error(call(client, method, path, body, token=token), 400, "validation_failed")
-    assert [d["field"] for d in error["details"]] == [field]
-    assert "control characters" in error["details"][0]["message"]
+    for value in (body[field] + BAD_TEXT[bad], body[field] + BAD_TEXT[bad][:2]):  # inside, and at the end
+        bad_body = {**body, field: value}
+        # When it is sent / Then that field, and only it, is refused
+        error = assert_error(call(client, method, path, bad_body, token=token), 400, "validation_failed")
+        assert [d["field"] for d in error["details"]] == [field]
+        assert "control characters" in error["details"][0]["message"]
 
 
 def test_text_is_stored_in_normal_form_c(client):

@@ -220,3 +220,13 @@ def test_clean_text_normalises_to_nfc_and_limits_count_the_normalised_text():
 
 def test_right_to_left_text_without_overrides_is_accepted():
     assert clean_text("שלום مرحبا") == "שלום مرحبا"
+
+
+@pytest.mark.parametrize("value", ["caption\x85", "\x1ccaption", "caption\x1f", "\x0bcaption"])
+def test_controls_that_str_strip_counts_as_whitespace_are_refused_not_stripped(value: str):
+    # Given a control character at the edge of a caption (str.strip would silently drop these)
+    from chalicelib.schemas import CaptionUpdate
+
+    # When / Then the field is refused, the same as the character anywhere else
+    with pytest.raises(ValidationError, match="control characters"):
+        CaptionUpdate.model_validate({"caption": value})
