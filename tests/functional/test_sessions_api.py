@@ -5,6 +5,7 @@ authorizer is the app's own ``bearer_auth`` run by chalice's local gateway with 
 """
 from __future__ import annotations
 
+import json
 import types
 
 import pytest
@@ -170,3 +171,26 @@ def test_a_second_logout_all_clears_earlier_exemptions(client, clock):
     assert not works(client, exempt["access_token"])
     clock.now = second + 0.5
     assert works(client, sign_in(client, username)["access_token"])
+
+
+def test_the_authorizer_reads_the_session_and_the_cutoff_in_one_consistent_batch_get(client, api_env):
+    # Given a valid token of a user who has a cut-off record
+    from chalicelib.models import RevokedTokenRecord, bound
+
+    username, _ = member(client, log_in=False)
+    first = sign_in(client, username)
+    assert call(client, "POST", "/auth/logout-all", token=first["access_token"]).status_code == 204
+    token = sign_in(client, username)["access_token"]
+    calls: list[tuple[str, dict]] = []
+    connection = bound(RevokedTokenRecord)._get_connection().connection
+    connection.client.meta.events.register(
+        "before-call.dynamodb", lambda model, params, **_: calls.append((model.name, params)))
+    # When the authorizer checks it
+    claims = auth.authorize(f"Bearer {token}")
+    # Then it made exactly one DynamoDB call: a consistent BatchGetItem of both records
+    assert claims.username == username
+    assert [name for name, _ in calls] == ["BatchGetItem"]
+    (request,) = json.loads(calls[0][1]["body"])["RequestItems"].values()
+    assert request["ConsistentRead"] is True
+    assert {k["token_id"]["S"] for k in request["Keys"]} == {sessions.session_key(claims.session_id),
+                                                              sessions.user_key(username)}
