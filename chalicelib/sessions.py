@@ -12,6 +12,9 @@ instance able to serve any request while a signed-out token is refused everywher
   cut-off's own second is refused unless :func:`note_sign_in` saw its sign-in start after the
   cut-off and listed it in ``exempt_sessions``.
 
+The cut-off compares our clock (Lambda's) with Cognito's ``auth_time``; both are NTP-disciplined,
+and a skew of a second would refuse a sign-in made within that second after a logout-all (safe side).
+
 Records live until every token they refuse has expired: a session can mint access tokens for
 the refresh token's validity, and the last of them lives one access-token validity longer.
 """
