@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import GetError, PutError, UpdateError
 
 from chalicelib import ddb
 from chalicelib.errors import Unauthorized
@@ -96,7 +96,10 @@ def check(claims: AccessClaims, now: float | None = None) -> None:
     now = time.time() if now is None else now
     model = bound(RevokedTokenRecord)
     wanted = [session_key(claims.session_id), user_key(claims.username)]
-    found = {r.token_id: r for r in model.batch_get(wanted, consistent_read=True)}
+    try:
+        found = {r.token_id: r for r in model.batch_get(wanted, consistent_read=True)}
+    except GetError as exc:
+        raise ddb.translate(exc) from exc  # throttled: a 503, and public routes serve anonymously
     session = _live(found.get(wanted[0]), now)
     reason = refusal(claims, session is not None, _cutoff(_live(found.get(wanted[1]), now)))
     if reason:

@@ -236,3 +236,24 @@ def test_a_key_set_outage_serves_public_routes_anonymously(client, monkeypatch):
     assert profile.status_code == 200 and body_of(profile)["username"] == username
     assert listing.status_code == 200
     assert_error(missing, 404, "photo_not_found")
+
+
+def test_throttled_session_records_serve_public_routes_anonymously(client, monkeypatch):
+    # Given a user with a valid token, while the sessions table throttles every read
+    from botocore.exceptions import ClientError
+    from pynamodb.exceptions import GetError
+
+    from chalicelib.models import RevokedTokenRecord, bound
+
+    _, token = member(client)
+    model = bound(RevokedTokenRecord)
+
+    def throttled(*args, **kwargs):
+        raise GetError("throttled", cause=ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "BatchGetItem"))
+
+    monkeypatch.setattr(model, "batch_get", throttled)
+    # When a public route that looks at its caller is called with the Authorization header
+    response = call(client, "GET", f"/photos/{PHOTO_ID}", token=token)
+    # Then it is served as to an anonymous caller (here: the photo does not exist), not a 500
+    assert_error(response, 404, "photo_not_found")
