@@ -13,7 +13,7 @@ from chalice.app import AuthResponse
 from chalicelib import auth, feed, health, http, photos, quotas, social, users
 from chalicelib.errors import Unauthorized
 from chalicelib.observability import logger, metrics
-from chalicelib.schemas import CaptionUpdate, Confirm, LogIn, NewPhoto, ProfileUpdate, Refresh, SignUp
+from chalicelib.schemas import CaptionUpdate, Confirm, LogIn, LogOut, NewPhoto, ProfileUpdate, Refresh, SignUp
 from chalicelib.settings import event_source_queue, get_settings
 
 app = Chalice(app_name="photoscale")
@@ -23,6 +23,7 @@ app.register_middleware(
 )
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 app.register_middleware(http.error_middleware, "http")
+app.register_middleware(http.path_parameter_middleware, "http")
 
 
 # ----- Start of event handlers ------------------------------------------------------------
@@ -38,11 +39,7 @@ def bearer_auth(auth_request):
     except Unauthorized as exc:
         logger.info("token refused", extra={"reason": exc.message})
         raise Exception("Unauthorized") from None
-    return AuthResponse(
-        routes=["*"],
-        principal_id=claims.username,
-        context={"username": claims.username, "token_id": claims.token_id, "expires_at": str(claims.expires_at)},
-    )
+    return AuthResponse(routes=["*"], principal_id=claims.username, context=auth.authorizer_context(claims))
 
 
 @app.route("/health", methods=["GET"])
@@ -78,13 +75,14 @@ def refresh_session():
 
 @app.route("/auth/logout", methods=["POST"], authorizer=bearer_auth)
 def log_out():
-    caller = _caller()
-    auth.log_out(
-        caller["username"],
-        caller["token_id"],
-        int(caller["expires_at"]),
-        app.current_request.headers.get("authorization"),
-    )
+    body = http.parse_body(LogOut, app.current_request.raw_body, optional=True)
+    auth.log_out(auth.caller_claims(_caller()), body.refresh_token)
+    return http.no_content()
+
+
+@app.route("/auth/logout-all", methods=["POST"], authorizer=bearer_auth)
+def log_out_everywhere():
+    auth.log_out_everywhere(auth.caller_claims(_caller()), app.current_request.headers.get("authorization"))
     return http.no_content()
 
 
@@ -222,10 +220,4 @@ def _client_ip() -> str:
 
 def _optional_caller() -> str | None:
     """The caller on a public route: the username of a valid bearer token, else None (anonymous)."""
-    header = app.current_request.headers.get("authorization")
-    if not header:
-        return None
-    try:
-        return auth.authorize(header).username
-    except Unauthorized:
-        return None
+    return auth.optional_caller(app.current_request.headers.get("authorization"))

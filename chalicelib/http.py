@@ -7,11 +7,12 @@ responses (which this middleware rewrites into the same shape).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from chalice.app import Response
 
-from chalicelib.errors import BadRequest, PhotoscaleError, ValidationFailed
+from chalicelib.errors import BadRequest, PayloadTooLarge, PhotoscaleError, ValidationFailed
 from chalicelib.observability import logger
 
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
@@ -31,6 +32,11 @@ _CHALICE_ERROR_CODES = {
 }
 
 T = TypeVar("T")
+
+#: Largest request body any route takes (the longest caption, escaped, fits ten times over).
+MAX_BODY_BYTES = 64 * 1024
+#: Deepest nesting of arrays and objects any route's body needs (edits are two levels deep).
+MAX_JSON_DEPTH = 16
 
 
 def error_response(status: int, code: str, message: str, details: Any = None,
@@ -69,21 +75,72 @@ def error_middleware(event, get_response):
     return response
 
 
+def path_parameter_middleware(event, get_response):
+    """Chalice ``http`` middleware: every path parameter meets its rule (:mod:`chalicelib.keys`)
+    before any handler (or DynamoDB) sees it; otherwise a field-level 400."""
+    from chalicelib.keys import path_parameter_problems
+
+    problems = path_parameter_problems(getattr(event, "uri_params", None))
+    if problems:
+        raise ValidationFailed(
+            "Invalid request: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems), details=problems
+        )
+    return get_response(event)
+
+
 def parse_json(raw_body: bytes | None) -> Any:
-    """Decode a JSON request body; malformed or non-UTF-8 input is a 400, never a 500."""
+    """Decode a JSON request body within the size and nesting limits; never a 500.
+
+    Oversized bodies are a 413; bodies nested deeper than :data:`MAX_JSON_DEPTH` (which would
+    otherwise exhaust ``json.loads``' recursion), malformed or non-UTF-8 input are a 400. Both
+    limits are checked before parsing, so the cost of a hostile body is one linear scan.
+    """
     if not raw_body:
         raise BadRequest("Request body must be a JSON object.")
+    if len(raw_body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"Request body is larger than {MAX_BODY_BYTES} bytes.")
     try:
-        return json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError):
+        text = raw_body.decode("utf-8") if isinstance(raw_body, bytes) else raw_body
+    except UnicodeDecodeError:
+        raise BadRequest("Request body is not valid JSON.") from None
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise BadRequest(f"Request body is nested deeper than {MAX_JSON_DEPTH} levels.")
+    try:
+        return json.loads(text)
+    except ValueError:
         raise BadRequest("Request body is not valid JSON.") from None
 
 
-def parse_body(model: type[T], raw_body: bytes | None) -> T:
-    """Validate a JSON body against a pydantic model, reporting every bad field."""
+_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` in JSON text, ignoring brackets inside strings (pure).
+
+    Stops counting once the depth is known to be too deep, so a hostile body costs one scan.
+    """
+    depth = deepest = 0
+    for match in _STRUCTURE.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    break
+        elif token in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_body(model: type[T], raw_body: bytes | None, *, optional: bool = False) -> T:
+    """Validate a JSON body against a pydantic model, reporting every bad field.
+
+    With ``optional``, an empty body stands for ``{}`` (every field of the model has a default).
+    """
     from pydantic import ValidationError
 
-    data = parse_json(raw_body)
+    data = {} if optional and not raw_body else parse_json(raw_body)
     if not isinstance(data, dict):
         raise BadRequest("Request body must be a JSON object.")
     try:

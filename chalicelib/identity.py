@@ -108,8 +108,20 @@ def refresh(refresh_token: str) -> TokenSet:
     return _token_set(result)
 
 
-def sign_out(access_token: str) -> None:
-    """Invalidate the user's refresh tokens in Cognito (all devices), best effort."""
+def revoke_refresh_token(refresh_token: str) -> None:
+    """End one sign-in's refresh token in Cognito (``RevokeToken``): it can mint no more tokens.
+
+    An unknown or already revoked token is not an error: the session is over either way.
+    """
+    try:
+        _idp().revoke_token(Token=refresh_token, ClientId=get_settings().user_pool_client_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("NotAuthorizedException", "UnsupportedTokenTypeException"):
+            raise
+
+
+def sign_out_everywhere(access_token: str) -> None:
+    """Invalidate every refresh token of the token's user in Cognito (``GlobalSignOut``)."""
     try:
         _idp().global_sign_out(AccessToken=access_token)
     except ClientError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -34,6 +35,33 @@ def new_id(now_ms: int | None = None, randomness: bytes | None = None) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return "".join(reversed(chars))
+
+
+# --- identifiers from clients ------------------------------------------------------------------
+
+_USERNAME = re.compile(r"[A-Za-z0-9_]{3,30}")
+_ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+#: Rules for every path parameter a route takes: name -> (check, what a valid value looks like).
+PATH_PARAMETER_RULES = {
+    "username": (lambda value: _USERNAME.fullmatch(value) is not None,
+                 "must be 3-30 letters, digits or underscores"),
+    "photo_id": (lambda value: _ULID.fullmatch(value) is not None,
+                 "must be a photo id (26 characters of Crockford base32)"),
+}
+
+
+def path_parameter_problems(params: dict[str, str] | None) -> list[dict[str, str]]:
+    """``[{"field", "message"}]`` for each path parameter breaking its rule (pure).
+
+    Every route's parameters have a rule (a unit test walks the app's routes to keep it so).
+    """
+    problems = []
+    for name, value in (params or {}).items():
+        rule = PATH_PARAMETER_RULES.get(name)
+        if rule is not None and (not isinstance(value, str) or not rule[0](value)):
+            problems.append({"field": name, "message": rule[1]})
+    return problems
 
 
 def stable_shard(value: str, shards: int) -> int:

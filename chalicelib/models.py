@@ -40,10 +40,13 @@ class UserRecord(_Table):
 
 
 class RevokedTokenRecord(_Table):
-    """A signed-out access token, kept until the token would have expired anyway.
+    """A sign-out, kept until every token it refuses would have expired anyway.
 
-    ``expires_at`` is the table's TTL attribute. DynamoDB deletes expired items lazily (and moto
-    never does), so readers treat an expired record as absent.
+    Keys (from :mod:`chalicelib.sessions`): ``session#{origin_jti}`` ends one sign-in's session
+    (every access token minted from its refresh token); ``user#{username}`` holds the user's
+    sign-out-everywhere cut-off (``cutoff_ms``) and the sessions signed in during the cut-off's
+    second after it (``exempt_sessions``). ``expires_at`` is the table's TTL attribute. DynamoDB
+    deletes expired items lazily (and moto never does), so readers treat an expired record as absent.
     """
 
     class Meta:
@@ -53,6 +56,8 @@ class RevokedTokenRecord(_Table):
     token_id = UnicodeAttribute(hash_key=True)
     username = UnicodeAttribute()
     expires_at = NumberAttribute()
+    cutoff_ms = NumberAttribute(null=True)
+    exempt_sessions = UnicodeSetAttribute(null=True)
 
 
 class CounterRecord(_Table):

@@ -1,13 +1,59 @@
-"""Request bodies of the public API, validated with field-level messages."""
+"""Request bodies of the public API, validated with field-level messages.
+
+Every text field is a :func:`text` field: one rule for all of them (see :func:`clean_text`).
+"""
 from __future__ import annotations
 
 import re
+import unicodedata
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,30}$"
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: C0 controls, DEL, C1 controls, and the bidi embeddings/overrides/isolates that reorder text.
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: The same, less tab and line feed, for fields that hold several lines (bio, caption).
+_FORBIDDEN_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+FORBIDDEN_TEXT_MESSAGE = "must not contain control characters or bidirectional overrides"
+
+
+def clean_text(value: str, *, multiline: bool = False) -> str:
+    """The one rule for text from clients (pure): NFC-normalised, no controls, no bidi overrides.
+
+    Refused: C0 controls (U+0000-U+001F; multi-line fields keep tab and line feed), DEL and C1
+    controls (U+007F-U+009F), bidi embeddings and overrides (U+202A-U+202E) and isolates
+    (U+2066-U+2069). Accepted text is returned in Unicode normal form C, so equal text is stored
+    (and compared, and counted against length limits) the same way whatever the client sent.
+    """
+    forbidden = _FORBIDDEN_MULTILINE if multiline else _FORBIDDEN
+    if forbidden.search(value):
+        raise ValueError(FORBIDDEN_TEXT_MESSAGE)
+    return unicodedata.normalize("NFC", value)
+
+
+def text(max_length: int, *, min_length: int = 0, multiline: bool = False):
+    """A text field type: :func:`clean_text`, then the length limits on the normalised text.
+
+    The characters are checked before surrounding whitespace is stripped: ``str.strip`` counts
+    some controls (U+001C-U+001F, U+0085) as whitespace and would otherwise hide them.
+    """
+
+    def refuse(value):
+        if isinstance(value, str):
+            clean_text(value, multiline=multiline)
+        return value
+
+    def check(value: str) -> str:
+        value = clean_text(value, multiline=multiline)
+        if len(value) < min_length:
+            raise ValueError(f"must be at least {min_length} characters")
+        if len(value) > max_length:
+            raise ValueError(f"must be at most {max_length} characters")
+        return value
+
+    return Annotated[str, BeforeValidator(refuse), Field(max_length=max_length * 4), AfterValidator(check)]
 
 
 class _Body(BaseModel):
@@ -35,9 +81,9 @@ def password_problems(password: str) -> list[str]:
 
 
 class SignUp(_Body):
-    username: str = Field(max_length=30)
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=256)
+    username: text(30)
+    email: text(254)
+    password: text(256)
 
     _check_username = field_validator("username")(_username)
 
@@ -58,15 +104,15 @@ class SignUp(_Body):
 
 
 class Confirm(_Body):
-    username: str = Field(max_length=30)
-    code: str = Field(min_length=1, max_length=20)
+    username: text(30)
+    code: text(20, min_length=1)
 
     _check_username = field_validator("username")(_username)
 
 
 class LogIn(_Body):
-    username: str = Field(min_length=1, max_length=128)
-    password: str = Field(min_length=1, max_length=256)
+    username: text(128, min_length=1)
+    password: text(256, min_length=1)
 
     @field_validator("username")
     @classmethod
@@ -75,25 +121,24 @@ class LogIn(_Body):
 
 
 class Refresh(_Body):
-    refresh_token: str = Field(min_length=1, max_length=4096)
+    refresh_token: text(4096, min_length=1)
+
+
+class LogOut(_Body):
+    """``POST /auth/logout``; the refresh token (optional) is revoked in Cognito as well."""
+
+    refresh_token: text(4096, min_length=1) | None = None
 
 
 class ProfileUpdate(_Body):
-    display_name: str | None = Field(default=None, max_length=50)
-    bio: str | None = Field(default=None, max_length=300)
-
-    @field_validator("display_name", "bio")
-    @classmethod
-    def _printable(cls, value: str | None) -> str | None:
-        if value is not None and _CONTROL.search(value):
-            raise ValueError("must not contain control characters")
-        return value
+    display_name: text(50) | None = None
+    bio: text(300, multiline=True) | None = None
 
 
 class NewPhoto(_Body):
-    content_type: str = Field(max_length=100)
+    content_type: text(100)
     size: int
-    caption: str | None = Field(default=None, max_length=2200)
+    caption: text(2200, multiline=True) | None = None
 
     @field_validator("content_type")
     @classmethod
@@ -102,11 +147,4 @@ class NewPhoto(_Body):
 
 
 class CaptionUpdate(_Body):
-    caption: str = Field(max_length=2200)
-
-    @field_validator("caption")
-    @classmethod
-    def _printable(cls, value: str) -> str:
-        if _CONTROL.search(value):
-            raise ValueError("must not contain control characters")
-        return value
+    caption: text(2200, multiline=True)

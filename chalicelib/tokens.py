@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from chalicelib.errors import Unauthorized
+from chalicelib.errors import ServiceUnavailable, Unauthorized
 from chalicelib.settings import get_settings
 
 _LEEWAY_SECONDS = 5
@@ -17,10 +17,19 @@ _LEEWAY_SECONDS = 5
 
 @dataclass(frozen=True)
 class AccessClaims:
+    """What the service needs from an access token.
+
+    ``session_id`` is Cognito's ``origin_jti``: the same for every access token minted from one
+    sign-in's refresh token (the token's own ``jti`` for a token without one). ``authenticated_at``
+    is ``auth_time``, the second of the sign-in itself, which refreshes keep (``iat`` if absent).
+    """
+
     username: str
     subject: str
     token_id: str
     expires_at: int
+    session_id: str = ""
+    authenticated_at: int = 0
 
 
 @functools.lru_cache(maxsize=4)
@@ -53,12 +62,13 @@ def verify_access_token(token: str) -> AccessClaims:
             algorithms=["RS256"],
             issuer=settings.cognito_issuer,
             leeway=_LEEWAY_SECONDS,
-            options={"require": ["exp", "iss", "token_use", "client_id", "jti"], "verify_aud": False},
+            options={"require": ["exp", "iat", "iss", "token_use", "client_id", "jti"], "verify_aud": False},
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("Access token has expired.") from None
     except jwt.PyJWKClientConnectionError:
-        raise  # the key set is unreachable: a server-side failure, not the caller's
+        # the key set is unreachable: a server-side failure, not the caller's
+        raise ServiceUnavailable("The identity provider's signing keys are unreachable.", retry_after=5) from None
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"Access token is invalid: {exc}.") from None
     if claims.get("token_use") != "access":
@@ -68,6 +78,24 @@ def verify_access_token(token: str) -> AccessClaims:
     username = claims.get("username") or claims.get("cognito:username")
     if not username:
         raise Unauthorized("Token names no user.")
+    return _claims(claims, username)
+
+
+def _claims(claims: dict, username: str) -> AccessClaims:
     return AccessClaims(
-        username=username, subject=claims["sub"], token_id=claims["jti"], expires_at=int(claims["exp"])
+        username=username, subject=claims.get("sub", ""), token_id=claims["jti"], expires_at=int(claims["exp"]),
+        session_id=claims.get("origin_jti") or claims["jti"],
+        authenticated_at=int(claims.get("auth_time") or claims["iat"]),
     )
+
+
+def issued_claims(token: str) -> AccessClaims:
+    """Claims of an access token Cognito has just handed us over TLS, read without verification.
+
+    Only for tokens that came straight from the ``cognito-idp`` API in this request (log-in and
+    refresh), never for tokens from clients: those go through :func:`verify_access_token`.
+    """
+    import jwt
+
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return _claims(claims, claims.get("username") or claims.get("cognito:username") or "")

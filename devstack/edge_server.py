@@ -44,9 +44,12 @@ def security_headers(template_path: Path = EDGE_TEMPLATE, upload_origin: str | N
             continue
         config = resource["Properties"]["ResponseHeadersPolicyConfig"]
         csp = config.get("SecurityHeadersConfig", {}).get("ContentSecurityPolicy", {})
-        if isinstance(csp.get("ContentSecurityPolicy"), dict):  # !Sub "... ${UploadOrigin} ..."
-            origin = upload_origin or template["Parameters"]["UploadOrigin"]["Default"]
-            csp["ContentSecurityPolicy"] = csp["ContentSecurityPolicy"]["Fn::Sub"].replace("${UploadOrigin}", origin)
+        if isinstance(csp.get("ContentSecurityPolicy"), dict):  # !Sub ["... ${UploadOrigin} ...", {...}]
+            sub = csp["ContentSecurityPolicy"]["Fn::Sub"]
+            text = sub[0] if isinstance(sub, list) else sub
+            if upload_origin is None:  # no local S3: the media bucket's endpoint is unknown here
+                raise ValueError("security_headers needs the upload origin (the S3 endpoint uploads go to)")
+            csp["ContentSecurityPolicy"] = text.replace("${UploadOrigin}", upload_origin)
         return headers_from_policy(config)
     return {}
 

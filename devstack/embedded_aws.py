@@ -168,8 +168,13 @@ def _has_messages(body: bytes) -> bool:
 
 
 def moto_app() -> Serialised:
-    """moto's server application (every service, dispatched by host/path/auth), serialised."""
+    """moto's server application (every service, dispatched by host/path/auth), serialised, with the
+    local stand-ins of :mod:`devstack.moto_cognito` (Cognito calls moto lacks) installed."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from devstack import moto_cognito
+
+    moto_cognito.install()
 
     return Serialised(DomainDispatcherApplication(create_backend_app))
 

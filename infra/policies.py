@@ -131,7 +131,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
     ),
     # The authorizer: token checks against the revoked-sessions table (JWKS is a public HTTPS fetch).
     "bearer_auth": (
-        Grant("Sessions", ("dynamodb:GetItem",), (table("sessions"),)),
+        Grant("Sessions", ("dynamodb:GetItem", "dynamodb:BatchGetItem"), (table("sessions"),)),
     ),
     # Renditions of new uploads: read uploads/, write media/, photo + counters, then the fan-out message.
     "process_uploads": (

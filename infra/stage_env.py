@@ -20,8 +20,10 @@ def stage_variables(stateful_outputs: dict[str, str], edge_outputs: dict[str, st
     """Environment variables for a stage from the stacks' outputs (pure)."""
     variables = {output_env_name(name): value for name, value in stateful_outputs.items()}
     if edge_outputs:
-        variables["CDN_DISTRIBUTION_ID"] = edge_outputs["DistributionId"]
-        variables["MEDIA_BASE_URL"] = f"https://{edge_outputs['DistributionDomainName']}/media"
+        # The edge template's convention-named outputs: MediaBaseUrl is the custom domain when
+        # there is one (the CSP's 'self'), the cloudfront.net name otherwise.
+        variables["CDN_DISTRIBUTION_ID"] = edge_outputs["CdnDistributionId"]
+        variables["MEDIA_BASE_URL"] = edge_outputs["MediaBaseUrl"]
     return variables
 
 

@@ -183,3 +183,30 @@ def test_two_people_share_like_edit_and_delete_a_photo(new_page, shot, tmp_path)
     expect(phone_bob).to_have_url(re.compile(r"/login$"))
     phone_bob.goto("/feed")
     expect(phone_bob).to_have_url(re.compile(r"/login\?next=%2Ffeed$"))
+
+
+def test_log_out_everywhere_ends_the_session_on_every_device(new_page, site_url):
+    # Given one person signed in on a laptop and on a phone
+    import json
+    import urllib.error
+    import urllib.request
+
+    name = f"e{uuid.uuid4().hex[:10]}"
+    laptop, phone = new_page(), new_page(375, 812)
+    sign_up(laptop, name)
+    log_in(phone, name)
+    phone_token = phone.evaluate("JSON.parse(sessionStorage.getItem('photoscale.session')).access_token")
+    # When the laptop logs out everywhere from the profile page
+    laptop.get_by_role("link", name="Profile").click()
+    laptop.get_by_role("button", name="Log out everywhere", exact=True).click()
+    # Then the laptop is at the login page, signed out
+    expect(laptop).to_have_url(re.compile(r"/login$"))
+    expect(laptop.get_by_role("link", name="Sign up")).to_be_visible()
+    # And the phone's token is refused by the API
+    request = urllib.request.Request(f"{site_url}/api/me", headers={"Authorization": f"Bearer {phone_token}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401
+    assert json.loads(refused.value.read())["error"]["code"] == "unauthorized"
+    # And signing in again works
+    log_in(laptop, name)

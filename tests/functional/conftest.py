@@ -20,8 +20,9 @@ from chalice.test import Client
 from moto import mock_aws
 from moto.utilities.utils import load_resource
 
-from chalicelib import aws, quotas, settings, tokens
+from chalicelib import aws, quotas, secrets, settings, tokens
 from devstack import chalice_local as gateway
+from devstack import moto_cognito
 from devstack.provision import provision
 from infra.cfn import STATEFUL_TEMPLATE, load_template, output_env_name
 
@@ -57,6 +58,7 @@ def deployed() -> Iterator[dict[str, Any]]:
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
             env.setenv(name, "testing")
         env.setenv("AWS_DEFAULT_REGION", REGION)
+        moto_cognito.install()  # RevokeToken, which moto lacks (see the module)
         with mock_aws():
             clients = client_factory()
             template = load_template(STATEFUL_TEMPLATE)
@@ -94,10 +96,12 @@ def api_env(deployed: dict[str, Any], aws_credentials: None, monkeypatch: pytest
     settings.reset_settings()
     aws.reset()
     quotas.reset()
+    secrets.cursor_key().forget()
     yield outputs
     settings.reset_settings()
     aws.reset()
     quotas.reset()
+    secrets.cursor_key().forget()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ The authorizer is the app's own ``bearer_auth``, run by chalice's local gateway 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -13,7 +14,8 @@ from typing import Any
 import jwt
 import pytest
 
-from chalicelib import sessions
+from chalicelib import sessions, tokens
+from chalicelib.errors import Unauthorized
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -292,14 +294,17 @@ def test_logout_refuses_the_token_everywhere_while_a_fresh_login_works(client):
     assert call(client, "GET", "/me", token=fresh).status_code == 200
 
 
-def test_an_expired_revocation_record_counts_as_absent(client, api_env):
-    # Given a revocation record of a token expiring in an hour
-    token_id, expires_at = str(uuid.uuid4()), int(time.time()) + 3600
-    sessions.revoke(token_id, new_username(), expires_at)
-    # Then it is revoked until its expiry and absent after it (TTL deletion is lazy)
-    assert sessions.is_revoked(token_id) is True
-    assert sessions.is_revoked(token_id, now=expires_at - 1) is True
-    assert sessions.is_revoked(token_id, now=expires_at) is False
-    assert sessions.is_revoked(token_id, now=expires_at + 1) is False
-    # And an unknown token id was never revoked
-    assert sessions.is_revoked(str(uuid.uuid4())) is False
+def test_an_expired_sign_out_record_counts_as_absent(client, api_env):
+    # Given a session ended now, whose record lives for the session's longest possible life
+    now = time.time()
+    claims = tokens.AccessClaims(username=new_username(), subject="", token_id=str(uuid.uuid4()),
+                                 expires_at=int(now) + 3600, session_id=str(uuid.uuid4()),
+                                 authenticated_at=int(now))
+    sessions.end_session(claims, now=now)
+    lifetime_end = int(now) + sessions.SESSION_LIFETIME_SECONDS
+    # Then its tokens are refused until then and accepted after it (TTL deletion is lazy)
+    with pytest.raises(Unauthorized):
+        sessions.check(claims, now=lifetime_end - 1)
+    sessions.check(claims, now=lifetime_end)
+    # And a session nobody ended is accepted
+    sessions.check(dataclasses.replace(claims, session_id=str(uuid.uuid4())))

@@ -49,9 +49,17 @@ def policy_config(template: dict[str, Any]) -> dict[str, Any]:
 
 def csp_with(template: dict[str, Any], upload_origin: str) -> str:
     """The CSP with ``${UploadOrigin}`` substituted (what CloudFormation / the local edge do)."""
-    sub = policy_config(template)["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
-    assert set(re.findall(r"\$\{([^}]+)\}", sub)) == {"UploadOrigin"}
-    return sub.replace("${UploadOrigin}", upload_origin)
+    text, variables = policy_config(template)["SecurityHeadersConfig"]["ContentSecurityPolicy"][
+        "ContentSecurityPolicy"]["Fn::Sub"]
+    assert set(re.findall(r"\$\{([^}]+)\}", text)) == {"UploadOrigin"} == set(variables)
+    return text.replace("${UploadOrigin}", upload_origin)
+
+
+def deployed_upload_origin(template: dict[str, Any], media_bucket: str) -> str:
+    """``UploadOrigin`` as CloudFormation resolves it for a media bucket name."""
+    _, variables = policy_config(template)["SecurityHeadersConfig"]["ContentSecurityPolicy"][
+        "ContentSecurityPolicy"]["Fn::Sub"]
+    return variables["UploadOrigin"]["Fn::Sub"].replace("${MediaBucketName}", media_bucket)
 
 
 def spa_function_code(template: dict[str, Any]) -> str:
@@ -194,22 +202,48 @@ def test_security_headers_policy_is_strict_and_overrides_the_origin(template: di
     assert "ContentTypeOptions" in security
 
 
-def test_csp_allows_nothing_inline_and_uploads_only_to_the_upload_origin(template: dict[str, Any]) -> None:
-    # Given the CSP as deployed with the default UploadOrigin
-    default_origin = template["Parameters"]["UploadOrigin"]["Default"]
-    assert default_origin == "https://*.amazonaws.com"
-    csp = csp_with(template, default_origin)
+def test_csp_allows_nothing_inline_and_uploads_only_to_the_media_buckets_endpoint(template: dict[str, Any]) -> None:
+    # Given the CSP as deployed for a media bucket
+    origin = deployed_upload_origin(template, "photoscale-prod-media-123")
+    assert origin == "https://photoscale-prod-media-123.s3.amazonaws.com"
+    csp = csp_with(template, origin)
     directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
     # Then nothing inline or eval'd is allowed anywhere
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
-    # And the directives are exactly the strict set, connect-src adding only the upload origin
+    # And the directives are exactly the strict set, connect-src adding only the bucket's own endpoint
     assert directives == {
         "default-src": "'self'", "img-src": "'self' data: blob:", "media-src": "'self'",
-        "connect-src": "'self' https://*.amazonaws.com", "style-src": "'self'", "script-src": "'self'",
-        "object-src": "'none'", "frame-ancestors": "'none'", "base-uri": "'self'", "form-action": "'self'",
+        "connect-src": "'self' https://photoscale-prod-media-123.s3.amazonaws.com", "style-src": "'self'",
+        "script-src": "'self'", "object-src": "'none'", "frame-ancestors": "'none'", "base-uri": "'self'",
+        "form-action": "'self'",
     }
+    assert "*" not in csp
     # And locally the embedded S3 origin takes its place
     assert "connect-src 'self' http://127.0.0.1:4566;" in csp_with(template, "http://127.0.0.1:4566")
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "ap-southeast-2"])
+def test_the_csp_allows_the_url_the_api_presigns_uploads_to(template: dict[str, Any], region: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the S3 client the API presigns uploads with (chalicelib.aws, no endpoint override)
+    from urllib.parse import urlsplit
+
+    from chalicelib import aws, settings
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("PHOTOSCALE_AWS_ENDPOINT", raising=False)
+    environ = {name: "x" for name in settings._REQUIRED.values()} | {"AWS_REGION": region}
+    monkeypatch.setattr(settings, "get_settings", lambda: settings.load_settings(environ))
+    monkeypatch.setattr(aws, "get_settings", settings.get_settings)
+    aws.reset()
+    try:
+        url = aws.client("s3").generate_presigned_post("photoscale-prod-media-123", "uploads/ann/01H")["url"]
+    finally:
+        aws.reset()
+    # Then the upload URL's origin is exactly the one connect-src allows
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}" == deployed_upload_origin(template, "photoscale-prod-media-123")
 
 
 def test_local_edge_turns_the_policy_into_the_expected_headers(template: dict[str, Any]) -> None:

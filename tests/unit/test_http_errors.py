@@ -213,3 +213,25 @@ def test_query_int_out_of_range_is_a_field_level_400(value):
     with pytest.raises(errors.ValidationFailed) as raised:
         http.query_int({"limit": value}, "limit", 20, 1, 100)
     assert raised.value.details == [{"field": "limit", "message": "must be an integer from 1 to 100"}]
+
+
+# --- body limits -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "depth"), [
+    ("{}", 1), ('{"a": [1, {"b": []}]}', 4), ('"[[[["', 0), ('["\\"[[", {}]', 2), ("[" * 40, http.MAX_JSON_DEPTH + 1),
+])
+def test_json_depth_counts_brackets_outside_strings_only(text, depth):
+    assert http.json_depth(text) == depth
+
+
+def test_a_body_at_the_depth_limit_parses_and_one_deeper_is_400():
+    limit = http.MAX_JSON_DEPTH
+    assert http.parse_json(("[" * limit + "]" * limit).encode()) is not None
+    with pytest.raises(errors.BadRequest, match="nested deeper"):
+        http.parse_json(("[" * (limit + 1) + "]" * (limit + 1)).encode())
+
+
+def test_a_body_over_the_size_limit_is_413_before_parsing():
+    with pytest.raises(errors.PayloadTooLarge):
+        http.parse_json(b" " * (http.MAX_BODY_BYTES + 1))
+    assert http.parse_json(b"{}" + b" " * (http.MAX_BODY_BYTES - 2)) == {}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from chalicelib.schemas import LogIn, ProfileUpdate, Refresh, SignUp, password_problems
+from chalicelib.schemas import LogIn, ProfileUpdate, Refresh, SignUp, clean_text, password_problems
 from infra.cfn import STATEFUL_TEMPLATE, load_template
 
 
@@ -189,3 +189,44 @@ def test_unknown_fields_are_refused(model, body: dict[str, Any]):
     with pytest.raises(ValidationError) as raised:
         model.model_validate(body)
     assert [e["type"] for e in raised.value.errors()] == ["extra_forbidden"]
+
+
+# --- the one text rule -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x1f", "\x7f", "\x80", "\x85", "\x9f",
+                                  "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+                                  "\u2066", "\u2067", "\u2068", "\u2069"])
+@pytest.mark.parametrize("multiline", [False, True])
+def test_clean_text_refuses_controls_and_bidi_overrides(char: str, multiline: bool):
+    with pytest.raises(ValueError, match="control characters"):
+        clean_text(f"a{char}b", multiline=multiline)
+
+
+def test_clean_text_keeps_tab_and_line_feed_in_multiline_fields_only():
+    assert clean_text("a\tb\nc", multiline=True) == "a\tb\nc"
+    for char in ("\t", "\n", "\r"):
+        with pytest.raises(ValueError):
+            clean_text(f"a{char}b")
+
+
+def test_clean_text_normalises_to_nfc_and_limits_count_the_normalised_text():
+    assert clean_text("e\u0301") == "\u00e9"
+    # Given 50 decomposed letters (100 code points): within a 50-character limit once normalised
+    body = ProfileUpdate.model_validate({"display_name": "e\u0301" * 50})
+    assert body.display_name == "\u00e9" * 50
+    with pytest.raises(ValidationError):
+        ProfileUpdate.model_validate({"display_name": "e\u0301" * 51})
+
+
+def test_right_to_left_text_without_overrides_is_accepted():
+    assert clean_text("שלום مرحبا") == "שלום مرحبا"
+
+
+@pytest.mark.parametrize("value", ["caption\x85", "\x1ccaption", "caption\x1f", "\x0bcaption"])
+def test_controls_that_str_strip_counts_as_whitespace_are_refused_not_stripped(value: str):
+    # Given a control character at the edge of a caption (str.strip would silently drop these)
+    from chalicelib.schemas import CaptionUpdate
+
+    # When / Then the field is refused, the same as the character anywhere else
+    with pytest.raises(ValidationError, match="control characters"):
+        CaptionUpdate.model_validate({"caption": value})

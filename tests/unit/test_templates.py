@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -187,6 +188,48 @@ def test_media_bucket_cors_allows_browser_uploads_from_the_site_origin(template:
     assert set(rule["AllowedMethods"]) == {"POST", "PUT", "GET"}
     assert rule["AllowedOrigins"] == [{"Ref": "SiteOrigin"}]
     assert template["Parameters"]["SiteOrigin"]["Default"] == "*"
+
+
+def _evaluate(expression: Any, parameters: dict[str, str]) -> Any:
+    """The few intrinsic functions a rule uses (Ref, Fn::Equals, Fn::Not), evaluated over parameters."""
+    if isinstance(expression, dict):
+        ((function, argument),) = expression.items()
+        if function == "Ref":
+            return parameters[argument]
+        values = [_evaluate(a, parameters) for a in argument]
+        if function == "Fn::Equals":
+            return values[0] == values[1]
+        if function == "Fn::Not":
+            return not values[0]
+        raise AssertionError(f"unexpected function {function}")
+    return expression
+
+
+def _rules_pass(template: dict[str, Any], parameters: dict[str, str]) -> bool:
+    for rule in template.get("Rules", {}).values():
+        if _evaluate(rule.get("RuleCondition", True), parameters):
+            if not all(_evaluate(a["Assert"], parameters) for a in rule["Assertions"]):
+                return False
+    return True
+
+
+@pytest.mark.parametrize(("stage", "origin", "accepted"), [
+    ("local", "*", True),
+    ("dev", "*", False),
+    ("prod", "*", False),
+    ("prod", "https://photos.example.com", True),
+    ("dev", "https://d111111abcdef8.cloudfront.net", True),
+])
+def test_cors_from_any_origin_is_refused_outside_the_local_stage(template: dict[str, Any], stage, origin, accepted):
+    # Given the stack's parameters / When its rules are evaluated / Then '*' is accepted only locally
+    assert _rules_pass(template, {"Stage": stage, "SiteOrigin": origin}) is accepted
+    assert re.fullmatch(template["Parameters"]["SiteOrigin"]["AllowedPattern"], origin)
+
+
+@pytest.mark.parametrize("origin", ["https://photos.example.com/", "https://*.example.com", "photos.example.com",
+                                    "https://photos.example.com/path", ""])
+def test_site_origin_must_be_a_bare_origin(template: dict[str, Any], origin: str):
+    assert not re.fullmatch(template["Parameters"]["SiteOrigin"]["AllowedPattern"], origin)
 
 
 # --------------------------------------------------------------------------- identity

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chalicelib import settings as settings_module
-from chalicelib import tokens
+from chalicelib import errors, tokens
 from chalicelib.errors import Unauthorized
 from chalicelib.settings import _REQUIRED
 
@@ -107,12 +107,14 @@ def hs256_token(secret: bytes, header: dict[str, Any], payload: dict[str, Any]) 
 def test_a_valid_access_token_yields_its_claims(make_token, jwks_requests, pool):
     # Given an access token issued by the pool to our client
     username, jti, sub = f"user_{uuid.uuid4().hex[:8]}", str(uuid.uuid4()), str(uuid.uuid4())
+    origin, signed_in = str(uuid.uuid4()), int(time.time()) - 1200
     exp = int(time.time()) + 600
-    token = make_token(username=username, jti=jti, sub=sub, exp=exp)
+    token = make_token(username=username, jti=jti, sub=sub, exp=exp, origin_jti=origin, auth_time=signed_in)
     # When it is verified
     claims = tokens.verify_access_token(token)
-    # Then the claims name the user, the token and its expiry
-    assert claims == tokens.AccessClaims(username=username, subject=sub, token_id=jti, expires_at=exp)
+    # Then the claims name the user, the token, its expiry, its session and when the session signed in
+    assert claims == tokens.AccessClaims(username=username, subject=sub, token_id=jti, expires_at=exp,
+                                         session_id=origin, authenticated_at=signed_in)
     # And the keys were fetched from the pool's published key set
     assert jwks_requests == [f"{pool['issuer']}/.well-known/jwks.json"]
 
@@ -215,7 +217,7 @@ def test_a_token_issued_to_another_app_client_is_unauthorized(make_token, jwks_r
         tokens.verify_access_token(token)
 
 
-@pytest.mark.parametrize("claim", ["exp", "iss", "token_use", "client_id", "jti"])
+@pytest.mark.parametrize("claim", ["exp", "iat", "iss", "token_use", "client_id", "jti"])
 def test_a_token_missing_a_required_claim_is_unauthorized(make_token, jwks_requests, claim):
     # Given a token without one required claim
     # When / Then it is refused
@@ -252,9 +254,18 @@ def test_an_unreachable_key_set_is_a_server_failure_not_the_callers(make_token, 
         return client
 
     monkeypatch.setattr(tokens, "_jwks_client", make_client)
-    # When / Then verification fails loudly instead of answering 401
-    with pytest.raises(jwt.PyJWKClientConnectionError):
+    # When / Then verification fails as the service's outage (503), not as the caller's fault (401)
+    with pytest.raises(errors.ServiceUnavailable):
         tokens.verify_access_token(make_token())
+
+
+def test_a_token_without_origin_jti_is_a_session_of_its_own(make_token, jwks_requests):
+    # Given a token naming no origin_jti and no auth_time
+    jti, issued = str(uuid.uuid4()), int(time.time()) - 5
+    token = make_token(jti=jti, origin_jti=None, auth_time=None, iat=issued)
+    # When / Then its session is the token itself, signed in when it was issued
+    claims = tokens.verify_access_token(token)
+    assert (claims.session_id, claims.authenticated_at) == (jti, issued)
 
 
 # --- the Authorization header --------------------------------------------------------------------

@@ -171,3 +171,24 @@ export function uploadToS3(upload, file, onProgress) {
     xhr.send(form);
   });
 }
+
+/**
+ * End the session on the server, then here. `everywhere`: every session of the user on every
+ * device (POST /auth/logout-all); otherwise this one, handing back its refresh token so it can
+ * mint no more access tokens. The local session ends whatever the server said.
+ */
+export async function signOut({ everywhere = false } = {}) {
+  const current = session.get();
+  try {
+    if (everywhere) {
+      await api("/auth/logout-all", { method: "POST", auth: true });
+    } else {
+      const body = current && current.refresh_token ? { refresh_token: current.refresh_token } : undefined;
+      await api("/auth/logout", { method: "POST", auth: true, body });
+    }
+  } catch (err) {
+    if (everywhere && !(err && err.status === 401)) throw err; // other devices may still be signed in
+    if (!(err && err.status === 401)) console.warn("logout:", err && err.message);
+  }
+  session.clear();
+}

@@ -1,6 +1,6 @@
 // Entry point: client-side routing (history.pushState), navigation, page lifecycle.
 import { h, clear } from "./dom.js";
-import { api, setSessionExpiredHandler } from "./api.js";
+import { setSessionExpiredHandler, signOut } from "./api.js";
 import { session } from "./session.js";
 import { clearMessages, showAlert, describeError, announce } from "./ui.js";
 import * as auth from "./pages/auth.js";
@@ -113,13 +113,7 @@ function renderNav() {
 }
 
 async function logOut() {
-  try {
-    await api("/auth/logout", { method: "POST", auth: true });
-  } catch (err) {
-    // The session ends locally either way; a failed server call is only worth a note.
-    if (!(err && err.status === 401)) console.warn("logout:", err && err.message);
-  }
-  session.clear();
+  await signOut(); // the session ends locally either way
   navigate("/login");
   announce("You have logged out.");
 }

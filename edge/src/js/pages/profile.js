@@ -1,6 +1,6 @@
 // Profiles (/users/{u}): header, follow/unfollow, photo grid; and follower/following lists.
 import { h, formatCount, formatDate } from "../dom.js";
-import { api, ApiError } from "../api.js";
+import { api, ApiError, signOut } from "../api.js";
 import { session } from "../session.js";
 import { announce, showError, clearMessages, infiniteList, photoCard, describeError, loadingBlock, replace } from "../ui.js";
 
@@ -56,6 +56,20 @@ export const profile = {
     const actions = h("div", { class: "profile-actions" });
     if (isMe) {
       actions.append(h("a", { href: "/upload", "data-link": true, class: "btn primary" }, "Upload a photo"));
+      const everywhere = h("button", { type: "button", class: "btn secondary" }, "Log out everywhere");
+      everywhere.addEventListener("click", async () => {
+        clearMessages();
+        everywhere.disabled = true;
+        try {
+          await signOut({ everywhere: true });
+          navigate("/login");
+          announce("You have logged out on every device.");
+        } catch (err) {
+          showError(err);
+          everywhere.disabled = false;
+        }
+      });
+      actions.append(everywhere);
     } else if (session.signedIn) {
       const button = h("button", { type: "button", class: "btn primary", disabled: true }, "Follow");
       let following = false;
@@ -110,7 +124,6 @@ export const profile = {
     });
     onDispose(grid.dispose);
     replace(main, header, h("h2", { class: "section-title" }, "Photos"), grid.element);
-    void navigate;
     return data.display_name ? `${data.display_name} (@${username})` : `@${username}`;
   },
 };
