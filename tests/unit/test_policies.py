@@ -55,9 +55,9 @@ def test_the_authorizer_can_only_read_the_sessions_table() -> None:
     # Given the authorizer's policy
     document = policy("bearer_auth", SAMPLE)
     statements = {s["Sid"]: s for s in document["Statement"]}
-    # Then apart from its logs and tracing it may only GetItem on the sessions table
+    # Then apart from its logs and tracing it may only read the sessions table (one BatchGetItem per check)
     assert set(statements) == {"Logs", "Sessions", "Tracing"}
-    assert statements["Sessions"]["Action"] == ["dynamodb:GetItem"]
+    assert statements["Sessions"]["Action"] == ["dynamodb:GetItem", "dynamodb:BatchGetItem"]
     assert statements["Sessions"]["Resource"] == [
         "arn:aws:dynamodb:eu-west-1:123456789012:table/photoscale-prod-sessions"]
 
