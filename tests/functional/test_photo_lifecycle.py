@@ -478,3 +478,10 @@ def test_follow_whose_transaction_conflicts_once_succeeds_and_counts_once(client
         assert call(client, "PUT", f"/users/{bob}/follow", token=token).status_code == 204
     assert body_of(call(client, "GET", f"/users/{bob}"))["followers"] == 1
 
+
+
+def test_every_route_of_the_app_translates_transient_dynamodb_errors(client):
+    import app as app_module
+
+    views = [entry.view_function for methods in app_module.app.routes.values() for entry in methods.values()]
+    assert views and all(getattr(view, "_translates_transient_errors", False) for view in views)
