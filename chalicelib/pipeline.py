@@ -321,7 +321,7 @@ def _mark_failed(record: PhotoRecord, message: str) -> str:
     try:
         record.update(
             actions=[PhotoRecord.status.set(FAILED), PhotoRecord.error.set(message),
-                     PhotoRecord.updated_at.set(now_iso())],
+                     PhotoRecord.updated_at.set(now_iso()), PhotoRecord.expires_at.remove()],
             condition=PhotoRecord.status == PENDING,
         )
     except UpdateError as exc:

@@ -262,6 +262,14 @@ def test_processed_photo_no_longer_expires(client):
     assert record(photo_id).expires_at is None
 
 
+def test_rejected_photo_no_longer_expires_and_keeps_its_reason(client):
+    owner, token = member(client)
+    photo_id, event = uploaded_photo(client, token, owner, b"this is not an image " * 50)
+    assert deliver_uploads(client, event) == {"batchItemFailures": []}
+    rejected = record(photo_id)
+    assert rejected.status == "failed" and rejected.error and rejected.expires_at is None
+
+
 # --- error paths never re-create a deleted photo ------------------------------------------------
 
 def test_edit_failing_on_a_photo_deleted_meanwhile_does_not_recreate_a_half_item(client):

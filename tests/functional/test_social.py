@@ -6,10 +6,9 @@ repeats, concurrent duplicates and resharding.
 """
 from __future__ import annotations
 
-import threading
-
 import pytest
 from api_helpers import body_of, call, member, new_username
+from faults import dynamodb_client, intercept
 
 from chalicelib import counters, keys, social
 from chalicelib.models import GraphEdgeRecord, PhotoRecord, bound
@@ -76,25 +75,22 @@ def test_following_twice_counts_once(client):
 
 
 def test_concurrent_duplicate_follows_count_once(client):
-    # Given two users
+    # Given two users, and a duplicate of alice's follow that commits while hers is in flight
+    # (injected just before her transaction is sent: deterministic, unlike threads on moto, which
+    # is not thread-safe; at the service layer, since chalice.test.Client has one current_request)
     alice, _ = member(client)
     bob, _ = member(client)
-    errors: list[BaseException] = []
-    # When alice's follow arrives five times at once (at the service layer: chalice.test.Client keeps
-    # one global current_request, so it cannot carry concurrent HTTP requests; Lambda never shares one)
-    def follow_once() -> None:
-        try:
-            social.follow(alice, bob)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
+    duplicates: list[int] = []
 
-    threads = [threading.Thread(target=follow_once) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # Then every request succeeded and exactly one follow was counted
-    assert errors == []
+    def duplicate_commits_first(_params: dict) -> None:
+        if not duplicates:
+            duplicates.append(1)
+            social.follow(alice, bob)
+
+    # When alice's follow is sent
+    with intercept(dynamodb_client(GraphEdgeRecord), "TransactWriteItems", duplicate_commits_first):
+        social.follow(alice, bob)
+    # Then both succeeded and exactly one follow was counted
     assert profile(client, bob)["followers"] == 1
     assert profile(client, alice)["following"] == 1
 
@@ -301,18 +297,25 @@ def test_liking_twice_counts_once_and_unliking_twice_is_fine(client):
 
 
 def test_concurrent_duplicate_likes_count_once(client):
-    # Given a ready photo and a fan
+    # Given a ready photo, a fan, and a duplicate of the fan's like that commits while the first is
+    # in flight (injected just before its transaction is sent)
     _, owner_token = member(client)
     photo_id = ready_photo(client, owner_token)
-    _, fan_token = member(client)
-    # When the fan's like arrives four times at once
-    threads = [threading.Thread(target=call, args=(client, "PUT", f"/photos/{photo_id}/like"),
-                                kwargs={"token": fan_token}) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # Then exactly one like is counted
+    fan, fan_token = member(client)
+    duplicates: list[dict] = []
+    raced: list[bool] = []
+
+    def duplicate_commits_first(_params: dict) -> None:
+        if not raced:
+            raced.append(True)
+            duplicates.append(social.like(fan, photo_id))
+
+    # When the fan's like is sent
+    with intercept(dynamodb_client(GraphEdgeRecord), "TransactWriteItems", duplicate_commits_first):
+        response = call(client, "PUT", f"/photos/{photo_id}/like", token=fan_token)
+    # Then both answer liked, and exactly one like is counted
+    assert duplicates == [{"likes": 1, "liked": True}]
+    assert body_of(response) == {"likes": 1, "liked": True}
     assert body_of(call(client, "GET", f"/photos/{photo_id}"))["likes"] == 1
 
 
