@@ -121,11 +121,11 @@ def get_photo(photo_id: str) -> dict:
     return photo_view(record, photo_likes([photo_id])[photo_id])
 
 
-def get_record(photo_id: str, consistent: bool = False) -> PhotoRecord:
+def get_record(photo_id: str) -> PhotoRecord:
     """A photo readers may see: being deleted, or pending past its expiry, reads as not found."""
     model = bound(PhotoRecord)
     try:
-        record = model.get(photo_id, consistent_read=consistent)
+        record = model.get(photo_id)
     except model.DoesNotExist:
         record = None
     if record is None or not lifecycle.is_visible(record.status, record.expires_at, time.time()):
