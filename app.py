@@ -206,6 +206,8 @@ def fan_out_feed(event):
 
 # ----- End of event handlers --------------------------------------------------------------
 
+http.translate_transient_errors(app)  # after every route: DynamoDB throttling anywhere -> 503
+
 def _caller() -> dict:
     """The authorizer's context for this request: username, token id and expiry."""
     return app.current_request.context["authorizer"]

@@ -11,7 +11,7 @@ import random
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import keys
+from chalicelib import ddb, keys
 from chalicelib.models import CounterRecord, bound
 from chalicelib.settings import get_settings
 
@@ -79,6 +79,6 @@ def reshard(kind: str, entity: str, shards: int) -> int:
             condition=CounterRecord.shards.does_not_exist() | (CounterRecord.shards < shards),
         )
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not ddb.condition_failed(exc):
             raise
     return shard_count(kind, entity)

@@ -112,6 +112,12 @@ class PhotoNotReady(Conflict):
     code = "photo_not_ready"
 
 
+class StaleVersion(Conflict):
+    """An edit was based on a version of the photo that has since been replaced."""
+
+    code = "stale_version"
+
+
 class PayloadTooLarge(PhotoscaleError):
     status, code = 413, "payload_too_large"
 

@@ -6,6 +6,7 @@ responses (which this middleware rewrites into the same shape).
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any, TypeVar
@@ -86,6 +87,41 @@ def path_parameter_middleware(event, get_response):
             "Invalid request: " + "; ".join(f"{p['field']}: {p['message']}" for p in problems), details=problems
         )
     return get_response(event)
+
+
+def translate_transient_errors(app) -> None:
+    """Make every route answer a transient DynamoDB failure (throttling, a conflict still failing
+    after retries) with 503 and ``Retry-After`` instead of Chalice's 500.
+
+    Chalice turns a view's exception into its own 500 before any middleware sees it (unless it is a
+    ``ChaliceUnhandledError``), so the translation wraps the views themselves: call this once, after
+    every route is registered. Errors that are not transient DynamoDB failures pass unchanged.
+    """
+    from chalicelib import ddb
+
+    def translating(view):
+        if getattr(view, "_translates_transient_errors", False):
+            return view
+
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            try:
+                return view(*args, **kwargs)
+            except PhotoscaleError:
+                raise
+            except Exception as exc:
+                translated = ddb.translate(exc)
+                if translated is exc:
+                    raise
+                logger.warning("dependency busy", extra={"error_code": ddb.error_code(exc)})
+                raise translated from exc
+
+        wrapper._translates_transient_errors = True  # type: ignore[attr-defined]
+        return wrapper
+
+    for methods in app.routes.values():
+        for entry in methods.values():
+            entry.view_function = translating(entry.view_function)
 
 
 def parse_json(raw_body: bytes | None) -> Any:

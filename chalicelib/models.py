@@ -91,6 +91,10 @@ class RenditionAttribute(MapAttribute):
 
 
 class PhotoRecord(_Table):
+    """A photo. ``status`` moves pending → ready | failed, and any of them → deleting (see
+    :mod:`chalicelib.lifecycle`). ``expires_at`` (the table's TTL attribute) is set only while the
+    photo is pending; ``original_width``/``original_height`` are the frame edits are applied to."""
+
     class Meta:
         table_name = "unbound"
 
@@ -108,9 +112,12 @@ class PhotoRecord(_Table):
     updated_at = UnicodeAttribute(null=True)
     width = NumberAttribute(null=True)
     height = NumberAttribute(null=True)
+    original_width = NumberAttribute(null=True)
+    original_height = NumberAttribute(null=True)
     version = UnicodeAttribute(null=True)
     original_etag = UnicodeAttribute(null=True)
     renditions = MapAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
     pending_edits = UnicodeSetAttribute(null=True)
     correlation_id = UnicodeAttribute(null=True)
 

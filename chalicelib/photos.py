@@ -9,21 +9,23 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import uuid
 from datetime import datetime, timezone
 
-from botocore.exceptions import ClientError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import aws, counters, cursors, keys, quotas, secrets
+from chalicelib import aws, counters, cursors, ddb, keys, lifecycle, quotas, secrets
 from chalicelib.errors import (
     BadRequest,
     InvalidCursor,
     NotPhotoOwner,
     PhotoNotFound,
     PhotoNotReady,
+    ServiceUnavailable,
+    StaleVersion,
     ValidationFailed,
 )
+from chalicelib.lifecycle import DELETING, FAILED, PENDING, READY
 from chalicelib.models import PhotoRecord, bound
 from chalicelib.observability import correlation_attributes, logger
 from chalicelib.settings import get_settings
@@ -37,11 +39,13 @@ ALLOWED_CONTENT_TYPES = {
     "image/heic": "heic",
     "image/heif": "heif",
 }
-PENDING, READY, FAILED = "pending", "ready", "failed"
+__all__ = ["DELETING", "FAILED", "PENDING", "READY"]  # the lifecycle states, re-exported
 #: A pending photo older than this is abandoned (its upload grant expired long ago): it no longer
 #: counts against the pending-uploads quota, and the count reads at most this much of a listing.
 PENDING_HORIZON_SECONDS = 3600
 LIKES = "likes"
+#: How often a delete re-reads a photo whose status changed under it before answering 503.
+_DELETE_ATTEMPTS = 3
 
 
 # --- views ----------------------------------------------------------------------------------
@@ -71,6 +75,8 @@ def photo_view(record: PhotoRecord, likes: int = 0) -> dict:
         if webp:
             view["webp"] = webp
         view["version"] = record.version
+    if record.original_width and record.original_height:
+        view["frame"] = {"width": int(record.original_width), "height": int(record.original_height)}
     return view
 
 
@@ -103,6 +109,7 @@ def create_photo(owner: str, content_type: str, size: int, caption: str | None) 
         declared_size=size,
         created_at=created_at,
         correlation_id=logger.get_correlation_id(),
+        expires_at=lifecycle.pending_expires_at(time.time(), settings.upload_url_expiry_seconds),
     )
     record.save(condition=PhotoRecord.photo_id.does_not_exist())
     upload = aws.client("s3").generate_presigned_post(
@@ -143,11 +150,15 @@ def get_photo(photo_id: str) -> dict:
 
 
 def get_record(photo_id: str) -> PhotoRecord:
+    """A photo readers may see: being deleted, or pending past its expiry, reads as not found."""
     model = bound(PhotoRecord)
     try:
-        return model.get(photo_id)
+        record = model.get(photo_id)
     except model.DoesNotExist:
-        raise PhotoNotFound(f"No photo with id {photo_id!r}.") from None
+        record = None
+    if record is None or not lifecycle.is_visible(record.status, record.expires_at, time.time()):
+        raise PhotoNotFound(f"No photo with id {photo_id!r}.")
+    return record
 
 
 def owned_record(photo_id: str, caller: str) -> PhotoRecord:
@@ -158,72 +169,96 @@ def owned_record(photo_id: str, caller: str) -> PhotoRecord:
 
 
 def update_caption(photo_id: str, caller: str, caption: str) -> PhotoRecord:
+    """Set the caption; a photo deleted (or being deleted) meanwhile is a 404, never a re-created row."""
     record = owned_record(photo_id, caller)
-    record.update(
-        actions=[PhotoRecord.caption.set(caption), PhotoRecord.updated_at.set(now_iso())],
-        condition=PhotoRecord.owner == caller,
-    )
+    try:
+        record.update(
+            actions=[PhotoRecord.caption.set(caption), PhotoRecord.updated_at.set(now_iso())],
+            condition=(PhotoRecord.owner == caller) & (PhotoRecord.status != DELETING),
+        )
+    except UpdateError as exc:
+        if ddb.condition_failed(exc):
+            raise PhotoNotFound(f"No photo with id {photo_id!r}.") from None
+        raise
     return record
 
 
-def delete_photo(photo_id: str, caller: str, _retried: bool = False) -> None:
-    """Delete the record (and the photo count if it was counted), the original and every rendition."""
-    record = owned_record(photo_id, caller)
+def delete_photo(photo_id: str, caller: str) -> None:
+    """Start deleting a photo; safe to retry.
+
+    The record turns ``deleting`` (gone from GET and listings at once; uncounted exactly once, in
+    the same transaction) and stays until the cleanup worker (:mod:`chalicelib.cleanup`) has removed
+    the original and every rendition and invalidated the CDN. A retry, e.g. after a failure to queue
+    the cleanup, finds the photo ``deleting``, queues the cleanup again (it is idempotent) and
+    answers like the first delete.
+    """
     model = bound(PhotoRecord)
-    was_counted = record.status == READY
+    for _ in range(_DELETE_ATTEMPTS):
+        try:
+            record = model.get(photo_id, consistent_read=True)
+        except model.DoesNotExist:
+            raise PhotoNotFound(f"No photo with id {photo_id!r}.") from None
+        if record.owner != caller:
+            raise NotPhotoOwner("Only the photo's owner can do that.")
+        if record.status == DELETING or _start_deleting(record):
+            break
+    else:  # the status kept changing under us (the worker finishing): let the client retry
+        raise ServiceUnavailable("The photo is changing; try again shortly.", retry_after=ddb.RETRY_AFTER_SECONDS)
+    from chalicelib import cleanup
+
+    cleanup.queue_purge(record)
+
+
+def _start_deleting(record: PhotoRecord) -> bool:
+    """Move ``record`` to ``deleting`` if its status is still the one read; False if it changed."""
+    actions = [PhotoRecord.status.set(DELETING), PhotoRecord.updated_at.set(now_iso())]
+    model = bound(PhotoRecord)
+
+    def uncount_and_mark() -> None:
+        counter, counter_actions = counters.increment_action(PHOTOS, record.owner, -1)
+        with TransactWrite(connection=model._get_connection().connection) as tx:
+            tx.update(record, actions=actions, condition=PhotoRecord.status == READY)
+            tx.update(counter, actions=counter_actions)
+
+    def mark() -> None:
+        record.update(actions=actions, condition=PhotoRecord.status == record.status)
+
     try:
-        if was_counted:
-            counter, actions = counters.increment_action(PHOTOS, record.owner, -1)
-            with TransactWrite(connection=model._get_connection().connection) as tx:
-                tx.delete(record, condition=PhotoRecord.status == READY)
-                tx.update(counter, actions=actions)
-        else:
-            record.delete(condition=PhotoRecord.status != READY)
-    except Exception as exc:  # the status changed under us (the worker finished): re-read, retry once
-        if _retried or not _is_condition_failure(exc):
-            raise
-        return delete_photo(photo_id, caller, _retried=True)
-    delete_objects(record.owner, photo_id)
-    invalidate_cdn([f"/media/renditions/{photo_id}/*"])
-
-
-def delete_objects(owner: str, photo_id: str) -> None:
-    """Remove the original and all rendition versions of a photo from the media bucket."""
-    s3 = aws.client("s3")
-    bucket = get_settings().media_bucket
-    doomed = [{"Key": keys.upload_key(owner, photo_id)}]
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=keys.rendition_prefix(photo_id)):
-        doomed.extend({"Key": o["Key"]} for o in page.get("Contents", []))
-    for start in range(0, len(doomed), 1000):
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start:start + 1000], "Quiet": True})
-
-
-def invalidate_cdn(paths: list[str]) -> None:
-    """Ask CloudFront to forget ``paths`` (no distribution configured: nothing caches them)."""
-    distribution = get_settings().cdn_distribution_id
-    if not distribution:
-        return
-    aws.client("cloudfront").create_invalidation(
-        DistributionId=distribution,
-        InvalidationBatch={"Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": uuid.uuid4().hex},
-    )
+        ddb.with_retries(uncount_and_mark if record.status == READY else mark)
+    except (TransactWriteError, UpdateError) as exc:
+        if ddb.condition_failed(exc, 0):
+            return False
+        raise
+    return True
 
 
 def request_edit(photo_id: str, caller: str, edits_json: dict) -> dict:
     """Validate an edit against the photo and queue it; the worker renders a new version."""
     from chalicelib import imaging
 
+    if not isinstance(edits_json, dict):
+        raise BadRequest("Request body must be a JSON object.")
+    edits_json = dict(edits_json)
+    base_version = edits_json.pop("base_version", None)
+    if base_version is not None and not isinstance(base_version, str):
+        raise ValidationFailed("Invalid edits: base_version: must be a string",
+                               details=[{"field": "base_version", "message": "must be a string"}])
     record = owned_record(photo_id, caller)
     if record.status != READY:
         raise PhotoNotReady("The photo is not ready yet; edit it once processing has finished.")
+    if base_version is not None and base_version != record.version:
+        raise StaleVersion("The photo has changed since that version; reload it and edit the current version.",
+                           details={"current_version": record.version})
     try:
         edits = imaging.Edits.from_dict(edits_json)
     except ValueError as exc:
         raise ValidationFailed(f"Invalid edits: {exc}", details=[{"field": "edits", "message": str(exc)}]) from None
     if edits.is_empty():
         raise BadRequest("Nothing to edit: give crop, rotate, blur or sharpen.")
-    problems = imaging.validate_edits(edits, int(record.width), int(record.height))
+    # Edits always apply to the original (see pipeline.process_edit), so the crop is checked
+    # against the original's frame, not against the current (possibly already cropped) version.
+    frame_width, frame_height = edit_frame(record)
+    problems = imaging.validate_edits(edits, frame_width, frame_height)
     if problems:
         raise ValidationFailed("Invalid edits: " + "; ".join(problems),
                                details=[{"field": "edits", "message": p} for p in problems])
@@ -231,10 +266,18 @@ def request_edit(photo_id: str, caller: str, edits_json: dict) -> dict:
     aws.client("sqs").send_message(
         QueueUrl=get_settings().edits_queue_url,
         MessageBody=json.dumps({"photo_id": photo_id, "edit_id": edit_id, "edits": edits_json,
-                                "base_version": record.version}),
+                                "base_version": record.version, "checked_base": base_version is not None}),
         MessageAttributes=correlation_attributes(),
     )
     return {"edit_id": edit_id, "photo": photo_view(record)}
+
+
+def edit_frame(record: PhotoRecord) -> tuple[int, int]:
+    """The (oriented) original's size: the frame a crop is applied to. Photos processed before the
+    original's size was recorded fall back to their current size."""
+    if record.original_width and record.original_height:
+        return int(record.original_width), int(record.original_height)
+    return int(record.width), int(record.height)
 
 
 # --- listings -------------------------------------------------------------------------------
@@ -279,14 +322,6 @@ def _decode_cursor(cursor: str, scope: str) -> dict:
         return cursors.decode(cursor, key=secrets.cursor_key(), scope=scope)["k"]
     except (cursors.CursorError, KeyError, TypeError):
         raise InvalidCursor("The cursor is invalid for this listing.") from None
-
-
-def _is_condition_failure(exc: Exception) -> bool:
-    cause = getattr(exc, "cause_response_code", None)
-    if cause in ("ConditionalCheckFailedException", "TransactionCanceledException"):
-        return True
-    return isinstance(exc, ClientError) and exc.response["Error"]["Code"] in (
-        "ConditionalCheckFailedException", "TransactionCanceledException")
 
 
 def content_version(*parts: str) -> str:

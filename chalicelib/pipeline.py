@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -24,12 +25,13 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from botocore.exceptions import ClientError
+from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import aws, counters, imaging, keys
+from chalicelib import aws, counters, ddb, imaging, keys, lifecycle
 from chalicelib.models import PhotoRecord, bound
 from chalicelib.observability import adopt_correlation_id, logger, metrics
-from chalicelib.photos import FAILED, PENDING, READY, content_version
+from chalicelib.photos import DELETING, FAILED, PENDING, READY, content_version
 from chalicelib.settings import get_settings
 from chalicelib.users import PHOTOS, now_iso
 
@@ -44,8 +46,20 @@ def handle_uploads(event: dict, context: Any) -> dict:
 
 
 def handle_edits(event: dict, context: Any) -> dict:
-    """Edit requests queued by the API → a new version of the renditions."""
-    return _process_batch(event, context, _edit_record)
+    """Edit requests queued by the API → a new version of the renditions.
+
+    The same queue carries media cleanup jobs (deleted photos, replaced versions), which
+    :mod:`chalicelib.cleanup` runs as one batch so their CDN invalidations go out together.
+    """
+    from chalicelib import cleanup
+
+    records = event.get("Records", [])
+    cleanups = [r for r in records if cleanup.is_cleanup_message(r.get("body", ""))]
+    edits = [r for r in records if not cleanup.is_cleanup_message(r.get("body", ""))]
+    failed = cleanup.handle_batch(cleanups) if cleanups else []
+    result = _process_batch({**event, "Records": edits}, context, _edit_record) if edits else {}
+    failures = list(result.get("batchItemFailures") or []) + [{"itemIdentifier": m} for m in failed]
+    return {"batchItemFailures": failures}
 
 
 def _process_batch(event: dict, context: Any, record_handler) -> dict:
@@ -95,6 +109,11 @@ def process_upload(upload: dict) -> str:
     if record.owner != owner:
         logger.warning("upload key owner mismatch", extra={"photo_id": photo_id, "owner": owner})
         return "ignored"
+    if record.status == DELETING:  # the cleanup may have run before this upload landed
+        aws.client("s3").delete_object(Bucket=upload["bucket"], Key=upload["key"])
+        return "photo-deleted"
+    if lifecycle.is_expired_pending(record.status, record.expires_at, time.time()):
+        return _discard_expired(record, upload)
     if record.status != PENDING:
         if record.status == READY:
             _announce_ready(record)  # the fan-out may not have been sent before a crash
@@ -117,28 +136,38 @@ def process_upload(upload: dict) -> str:
         return _mark_failed(record, exc.message)
     version = content_version(etag, "original")
     renditions = _store_renditions(photo_id, version, processed)
-    counter, counter_actions = counters.increment_action(PHOTOS, owner, 1)
-    try:
-        with TransactWrite(connection=model._get_connection().connection) as tx:
-            tx.update(
-                record,
-                actions=[
-                    PhotoRecord.status.set(READY),
-                    PhotoRecord.width.set(processed.width),
-                    PhotoRecord.height.set(processed.height),
-                    PhotoRecord.version.set(version),
-                    PhotoRecord.original_etag.set(etag),
-                    PhotoRecord.renditions.set(renditions),
-                    PhotoRecord.updated_at.set(now_iso()),
-                    PhotoRecord.error.remove(),
-                ],
-                condition=PhotoRecord.status == PENDING,
-            )
-            tx.update(counter, actions=counter_actions)
-    except Exception as exc:
-        if getattr(exc, "cause_response_code", None) == "TransactionCanceledException":
-            return "already-processed"  # a concurrent delivery finished first
-        raise
+
+    def mark_ready() -> bool:
+        # A fresh counter shard per attempt: a conflict on one hot shard need not repeat.
+        counter, counter_actions = counters.increment_action(PHOTOS, owner, 1)
+        try:
+            with TransactWrite(connection=model._get_connection().connection) as tx:
+                tx.update(
+                    record,
+                    actions=[
+                        PhotoRecord.status.set(READY),
+                        PhotoRecord.width.set(processed.width),
+                        PhotoRecord.height.set(processed.height),
+                        PhotoRecord.original_width.set(processed.width),
+                        PhotoRecord.original_height.set(processed.height),
+                        PhotoRecord.version.set(version),
+                        PhotoRecord.original_etag.set(etag),
+                        PhotoRecord.renditions.set(renditions),
+                        PhotoRecord.updated_at.set(now_iso()),
+                        PhotoRecord.error.remove(),
+                        PhotoRecord.expires_at.remove(),
+                    ],
+                    condition=PhotoRecord.status == PENDING,
+                )
+                tx.update(counter, actions=counter_actions)
+        except TransactWriteError as exc:
+            if ddb.condition_failed(exc, 0):
+                return False  # the photo is no longer pending: see below
+            raise  # a conflict or throttling: retried by with_retries, then back to the queue
+        return True
+
+    if not ddb.with_retries(mark_ready):
+        return _lost_race(photo_id, version)
     metrics.add_metric(name="PhotosProcessed", unit="Count", value=1)
     record.status = READY
     _announce_ready(record)
@@ -146,7 +175,11 @@ def process_upload(upload: dict) -> str:
 
 
 def process_edit(job: dict) -> str:
-    """Render a new version of a ready photo with the requested edits applied to the original."""
+    """Render a new version of a ready photo with the requested edits applied to the original.
+
+    Every write is conditional on the photo still being ready (and, for an edit whose base version
+    the API checked, still at that version), so an edit racing a delete never re-creates the row.
+    """
     model = bound(PhotoRecord)
     try:
         record = model.get(job["photo_id"], consistent_read=True)
@@ -154,6 +187,10 @@ def process_edit(job: dict) -> str:
         return "photo-deleted"
     if record.status != READY:
         return "not-ready"
+    base = job.get("base_version") if job.get("checked_base") else None
+    if base is not None and record.version != base:
+        return _record_edit_error(record, "Edit discarded: the photo changed since the version it was based on.",
+                                  "stale")
     settings = get_settings()
     s3 = aws.client("s3")
     try:
@@ -162,10 +199,10 @@ def process_edit(job: dict) -> str:
         original = s3.get_object(Bucket=settings.media_bucket, Key=keys.upload_key(record.owner, record.photo_id),
                                  IfMatch=record.original_etag or "*")
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("PreconditionFailed", "412"):
+        if exc.response["Error"]["Code"] not in ("PreconditionFailed", "412", "NoSuchKey"):
             raise
-        record.update(actions=[PhotoRecord.error.set("Edit failed: the original file was replaced after processing.")])
-        return "original-replaced"
+        return _record_edit_error(record, "Edit failed: the original file was replaced after processing.",
+                                  "original-replaced")
     version = content_version(original.get("ETag", ""), json.dumps(job["edits"], sort_keys=True), job["edit_id"])
     if record.version == version:
         return "already-applied"
@@ -176,25 +213,81 @@ def process_edit(job: dict) -> str:
         )
     except (imaging.ImageRejected, ValueError) as exc:
         message = getattr(exc, "message", str(exc))
-        record.update(actions=[PhotoRecord.error.set(f"Edit failed: {message}")])
-        return "rejected"
+        return _record_edit_error(record, f"Edit failed: {message}", "rejected")
     old_version = record.version
+    old_renditions = record.renditions.as_dict() if record.renditions else {}
     renditions = _store_renditions(record.photo_id, version, processed)
-    record.update(
-        actions=[
-            PhotoRecord.width.set(processed.width),
-            PhotoRecord.height.set(processed.height),
-            PhotoRecord.version.set(version),
-            PhotoRecord.renditions.set(renditions),
-            PhotoRecord.updated_at.set(now_iso()),
-            PhotoRecord.error.remove(),
-        ],
-        condition=PhotoRecord.status == READY,
-    )
+    condition = PhotoRecord.status == READY
+    if base is not None:
+        condition = condition & (PhotoRecord.version == base)
+    try:
+        record.update(
+            actions=[
+                PhotoRecord.width.set(processed.width),
+                PhotoRecord.height.set(processed.height),
+                PhotoRecord.version.set(version),
+                PhotoRecord.renditions.set(renditions),
+                PhotoRecord.updated_at.set(now_iso()),
+                PhotoRecord.error.remove(),
+            ],
+            condition=condition,
+        )
+    except UpdateError as exc:
+        if not ddb.condition_failed(exc):
+            raise
+        return _lost_race(record.photo_id, version)
     if old_version and old_version != version:
         _delete_version(record.photo_id, old_version)
+        from chalicelib import cleanup
+
+        cleanup.queue_invalidation(cleanup.cdn_paths(old_renditions))
     metrics.add_metric(name="PhotoEditsApplied", unit="Count", value=1)
     return "applied"
+
+
+def _record_edit_error(record: PhotoRecord, message: str, outcome: str) -> str:
+    """Show why an edit was not applied, on a photo that still exists and is ready (never re-create
+    a deleted one: an unconditional update would write a half item without an owner)."""
+    try:
+        record.update(actions=[PhotoRecord.error.set(message), PhotoRecord.updated_at.set(now_iso())],
+                      condition=PhotoRecord.status == READY)
+    except UpdateError as exc:
+        if not ddb.condition_failed(exc):
+            raise
+        return "photo-deleted"
+    return outcome
+
+
+def _discard_expired(record: PhotoRecord, upload: dict) -> str:
+    """An upload that arrived after its photo expired: readers already treat the photo as gone, so
+    it stays gone (the object and the record are removed; TTL would remove the record anyway)."""
+    logger.info("upload for an expired pending photo: discarding it", extra={"photo_id": record.photo_id})
+    aws.client("s3").delete_object(Bucket=upload["bucket"], Key=upload["key"])
+    try:
+        record.delete(condition=PhotoRecord.status == PENDING)
+    except DeleteError as exc:
+        if not ddb.condition_failed(exc):
+            raise
+    return "expired"
+
+
+def _lost_race(photo_id: str, version: str) -> str:
+    """A conditional write of ``version`` failed: the photo changed while this delivery rendered it.
+
+    If the photo now shows this very version (a concurrent delivery of the same work won), its
+    renditions are these keys: keep them. Otherwise (deleted, being deleted, another edit won) the
+    renditions just written are unreachable: remove them, since a cleanup may have listed the
+    photo's objects before they existed.
+    """
+    model = bound(PhotoRecord)
+    try:
+        current = model.get(photo_id, consistent_read=True)
+    except model.DoesNotExist:
+        current = None
+    if current is not None and current.status != DELETING and current.version == version:
+        return "already-processed"
+    _delete_version(photo_id, version)
+    return "superseded"
 
 
 def _store_renditions(photo_id: str, version: str, processed: imaging.ProcessedPhoto) -> dict:
@@ -228,12 +321,13 @@ def _mark_failed(record: PhotoRecord, message: str) -> str:
     try:
         record.update(
             actions=[PhotoRecord.status.set(FAILED), PhotoRecord.error.set(message),
-                     PhotoRecord.updated_at.set(now_iso())],
+                     PhotoRecord.updated_at.set(now_iso()), PhotoRecord.expires_at.remove()],
             condition=PhotoRecord.status == PENDING,
         )
-    except Exception as exc:
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+    except UpdateError as exc:
+        if not ddb.condition_failed(exc):
             raise
+        return "already-processed"  # finished or deleted meanwhile
     metrics.add_metric(name="PhotosRejected", unit="Count", value=1)
     return "failed"
 

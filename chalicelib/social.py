@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import counters, cursors, keys, quotas, secrets
+from chalicelib import counters, cursors, ddb, keys, quotas, secrets
 from chalicelib.errors import BadRequest, InvalidCursor, PhotoNotFound, PhotoNotReady
 from chalicelib.models import GraphEdgeRecord, PhotoRecord, UserRecord, bound
 from chalicelib.settings import get_settings
@@ -42,7 +42,6 @@ REGISTRY_CACHE_SECONDS = 60.0
 #: How many of a user's newest photos get their like counters resharded with the user.
 RECENT_PHOTOS_TO_RESHARD = 50
 _TRANSACTION_ATTEMPTS = 4
-_CONDITION_FAILED = "ConditionalCheckFailed"
 
 
 # --- pure rules ---------------------------------------------------------------------------------
@@ -135,7 +134,8 @@ def follow(follower: str, followee_name: str) -> None:
     followee = _other_user(follower, followee_name)
     quotas.consume(quotas.FOLLOWS, follower)
     graph = bound(GraphEdgeRecord)
-    for attempt in range(_TRANSACTION_ATTEMPTS):
+
+    def write() -> int | None:
         shards = counters.shard_count(FOLLOWERS, followee)
         shard = keys.follower_shard(follower, shards)
         created_at = now_iso()
@@ -143,21 +143,17 @@ def follow(follower: str, followee_name: str) -> None:
         mirror = graph(keys.followers_pk(followee, shard), follower, created_at=created_at)
         followers_counter, followers_actions = counters.increment_action(FOLLOWERS, followee, 1, shards=shards)
         following_counter, following_actions = counters.increment_action(FOLLOWING, follower, 1)
-        try:
-            with TransactWrite(connection=graph._get_connection().connection) as tx:
-                tx.save(edge, condition=GraphEdgeRecord.pk.does_not_exist())
-                tx.save(mirror)
-                tx.update(followers_counter, actions=followers_actions)
-                tx.update(following_counter, actions=following_actions)
-        except TransactWriteError as exc:
-            if _failed_condition(exc, 0):
-                return  # already following: nothing to count
-            if _retryable(exc) and attempt + 1 < _TRANSACTION_ATTEMPTS:
-                time.sleep(0.02 * (2 ** attempt) * random.random())
-                continue
-            raise
-        _after_follow(followee, shards)
-        return
+        with TransactWrite(connection=graph._get_connection().connection) as tx:
+            tx.save(edge, condition=GraphEdgeRecord.pk.does_not_exist())
+            tx.save(mirror)
+            tx.update(followers_counter, actions=followers_actions)
+            tx.update(following_counter, actions=following_actions)
+        return shards
+
+    shards = _transact(write, already_done=0)
+    if shards is None:
+        return  # already following: nothing to count
+    _after_follow(followee, shards)
 
 
 def unfollow(follower: str, followee_name: str) -> None:
@@ -165,29 +161,41 @@ def unfollow(follower: str, followee_name: str) -> None:
     followee = _other_user(follower, followee_name)
     quotas.consume(quotas.FOLLOWS, follower)  # follow/unfollow toggling shares the one quota
     graph = bound(GraphEdgeRecord)
-    for attempt in range(_TRANSACTION_ATTEMPTS):
+
+    def write() -> bool:
         try:
             edge = graph.get(keys.following_pk(follower), followee, consistent_read=True)
         except graph.DoesNotExist:
-            return
+            return False
         shard = int(edge.shard or 0)  # the shard the mirror was written to, whatever the count is now
         mirror = graph(keys.followers_pk(followee, shard), follower)
         followers_counter, followers_actions = counters.increment_action(FOLLOWERS, followee, -1)
         following_counter, following_actions = counters.increment_action(FOLLOWING, follower, -1)
+        with TransactWrite(connection=graph._get_connection().connection) as tx:
+            tx.delete(edge, condition=GraphEdgeRecord.pk.exists())
+            tx.delete(mirror)
+            tx.update(followers_counter, actions=followers_actions)
+            tx.update(following_counter, actions=following_actions)
+        return True
+
+    _transact(write, already_done=0)  # a condition failure: a concurrent unfollow won
+
+
+def _transact(write: Callable[[], T], already_done: int) -> T | None:
+    """Run a counted transaction with retries on conflicts and throttling (:func:`ddb.with_retries`).
+
+    ``write`` rebuilds its items on every attempt (fresh counter shards, fresh reads). Returns its
+    result, or None when item ``already_done``'s condition failed (the change had been made).
+    """
+    def attempt() -> T | None:
         try:
-            with TransactWrite(connection=graph._get_connection().connection) as tx:
-                tx.delete(edge, condition=GraphEdgeRecord.pk.exists())
-                tx.delete(mirror)
-                tx.update(followers_counter, actions=followers_actions)
-                tx.update(following_counter, actions=following_actions)
+            return write()
         except TransactWriteError as exc:
-            if _failed_condition(exc, 0):
-                return  # a concurrent unfollow won
-            if _retryable(exc) and attempt + 1 < _TRANSACTION_ATTEMPTS:
-                time.sleep(0.02 * (2 ** attempt) * random.random())
-                continue
+            if ddb.condition_failed(exc, already_done):
+                return None
             raise
-        return
+
+    return ddb.with_retries(attempt, attempts=_TRANSACTION_ATTEMPTS)
 
 
 def _other_user(caller: str, username: str) -> str:
@@ -306,7 +314,8 @@ def _set_like(user: str, photo_id: str, liked: bool) -> dict:
     quotas.consume(quotas.LIKES, user)  # likes and unlikes share the one quota
     graph = bound(GraphEdgeRecord)
     photos_model = bound(PhotoRecord)
-    for attempt in range(_TRANSACTION_ATTEMPTS):
+
+    def write() -> None:
         edge = graph(keys.liked_pk(user), photo_id, created_at=now_iso())
         counter, actions = counters.increment_action(LIKES, photo_id, 1 if liked else -1)
         try:
@@ -318,15 +327,11 @@ def _set_like(user: str, photo_id: str, liked: bool) -> dict:
                     tx.delete(edge, condition=GraphEdgeRecord.pk.exists())
                 tx.update(counter, actions=actions)
         except TransactWriteError as exc:
-            if _failed_condition(exc, 0):
+            if ddb.condition_failed(exc, 0):
                 raise PhotoNotFound(f"No photo with id {photo_id!r}.") from None  # deleted meanwhile
-            if _failed_condition(exc, 1):
-                break  # already in the requested state: nothing to count
-            if _retryable(exc) and attempt + 1 < _TRANSACTION_ATTEMPTS:
-                time.sleep(0.02 * (2 ** attempt) * random.random())
-                continue
             raise
-        break
+
+    _transact(write, already_done=1)  # a condition failure: already in the requested state
     return {"likes": counters.read(LIKES, photo_id), "liked": liked}
 
 
@@ -402,28 +407,3 @@ def reset_cache() -> None:
     """Forget the cached registry (tests switch tables between cases)."""
     with _registry_lock:
         _registry.update(loaded_at=None, members=frozenset())
-
-
-# --- transaction errors ---------------------------------------------------------------------------
-
-def _reasons(exc: TransactWriteError) -> list:
-    try:
-        return list(exc.cancellation_reasons or [])
-    except AttributeError:
-        return []
-
-
-def _failed_condition(exc: TransactWriteError, index: int) -> bool:
-    """Whether the transaction was cancelled because item ``index``'s condition failed."""
-    reasons = _reasons(exc)
-    return index < len(reasons) and reasons[index] is not None and reasons[index].code == _CONDITION_FAILED
-
-
-def _retryable(exc: TransactWriteError) -> bool:
-    """Cancelled by a conflicting concurrent transaction (or throttled): safe to try again."""
-    if exc.cause_response_code not in ("TransactionCanceledException", "TransactionConflictException",
-                                       "ProvisionedThroughputExceededException", "ThrottlingException"):
-        return False
-    codes = {r.code for r in _reasons(exc) if r is not None}
-    return not codes or codes <= {"TransactionConflict", "None", "ThrottlingError",
-                                  "ProvisionedThroughputExceeded"}

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 from pynamodb.exceptions import PutError
 
-from chalicelib import counters, identity, quotas
+from chalicelib import counters, ddb, identity, quotas
 from chalicelib.errors import UsernameTaken, UserNotFound
 from chalicelib.models import UserRecord, bound
 
@@ -27,7 +27,7 @@ def sign_up(username: str, email: str, password: str, client_ip: str) -> dict:
     try:
         record.save(condition=UserRecord.username.does_not_exist())
     except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if ddb.condition_failed(exc):
             raise UsernameTaken("That username is taken.") from exc
         raise
     return {"username": username, "confirmed": confirmed}
@@ -39,7 +39,7 @@ def ensure_profile(username: str, email: str | None = None) -> None:
     try:
         record.save(condition=UserRecord.username.does_not_exist())
     except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not ddb.condition_failed(exc):
             raise
 
 

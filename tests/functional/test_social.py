@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from api_helpers import body_of, call, member, new_username
+from faults import dynamodb_client, intercept
 
 from chalicelib import counters, keys, social
 from chalicelib.models import GraphEdgeRecord, PhotoRecord, bound
@@ -70,6 +71,27 @@ def test_following_twice_counts_once(client):
     second = call(client, "PUT", f"/users/{bob}/follow", token=alice_token)
     # Then both answer 204 and the edge is counted once on each side
     assert (first.status_code, second.status_code) == (204, 204)
+    assert profile(client, bob)["followers"] == 1
+    assert profile(client, alice)["following"] == 1
+
+
+def test_concurrent_duplicate_follows_count_once(client):
+    # Given two users, and a duplicate of alice's follow that commits while hers is in flight
+    # (injected just before her transaction is sent: deterministic, unlike threads on moto, which
+    # is not thread-safe; at the service layer, since chalice.test.Client has one current_request)
+    alice, _ = member(client)
+    bob, _ = member(client)
+    duplicates: list[int] = []
+
+    def duplicate_commits_first(_params: dict) -> None:
+        if not duplicates:
+            duplicates.append(1)
+            social.follow(alice, bob)
+
+    # When alice's follow is sent
+    with intercept(dynamodb_client(GraphEdgeRecord), "TransactWriteItems", duplicate_commits_first):
+        social.follow(alice, bob)
+    # Then both succeeded and exactly one follow was counted
     assert profile(client, bob)["followers"] == 1
     assert profile(client, alice)["following"] == 1
 
@@ -273,6 +295,29 @@ def test_liking_twice_counts_once_and_unliking_twice_is_fine(client):
     first = call(client, "DELETE", f"/photos/{photo_id}/like", token=fan_token)
     second = call(client, "DELETE", f"/photos/{photo_id}/like", token=fan_token)
     assert body_of(first) == body_of(second) == {"likes": 0, "liked": False}
+
+
+def test_concurrent_duplicate_likes_count_once(client):
+    # Given a ready photo, a fan, and a duplicate of the fan's like that commits while the first is
+    # in flight (injected just before its transaction is sent)
+    _, owner_token = member(client)
+    photo_id = ready_photo(client, owner_token)
+    fan, fan_token = member(client)
+    duplicates: list[dict] = []
+    raced: list[bool] = []
+
+    def duplicate_commits_first(_params: dict) -> None:
+        if not raced:
+            raced.append(True)
+            duplicates.append(social.like(fan, photo_id))
+
+    # When the fan's like is sent
+    with intercept(dynamodb_client(GraphEdgeRecord), "TransactWriteItems", duplicate_commits_first):
+        response = call(client, "PUT", f"/photos/{photo_id}/like", token=fan_token)
+    # Then both answer liked, and exactly one like is counted
+    assert duplicates == [{"likes": 1, "liked": True}]
+    assert body_of(response) == {"likes": 1, "liked": True}
+    assert body_of(call(client, "GET", f"/photos/{photo_id}"))["likes"] == 1
 
 
 def test_get_photo_says_whether_the_caller_liked_it(client):

@@ -36,6 +36,7 @@ def returning(response: Response):
     (errors.UserNotFound, 404, "user_not_found"),
     (errors.PhotoNotFound, 404, "photo_not_found"),
     (errors.UsernameTaken, 409, "username_taken"),
+    (errors.StaleVersion, 409, "stale_version"),
     (errors.PayloadTooLarge, 413, "payload_too_large"),
     (errors.UnsupportedMediaType, 415, "unsupported_media_type"),
     (errors.TooManyRequests, 429, "too_many_requests"),

@@ -72,7 +72,7 @@ def test_every_table_is_on_demand_encrypted_recoverable_streamed_and_retained(te
 @pytest.mark.parametrize(("logical_id", "keys", "ttl"), [
     ("UsersTable", [("username", "HASH")], None),
     ("SessionsTable", [("token_id", "HASH")], "expires_at"),
-    ("PhotosTable", [("photo_id", "HASH")], None),
+    ("PhotosTable", [("photo_id", "HASH")], "expires_at"),
     ("CountersTable", [("counter_id", "HASH")], None),
     ("GraphTable", [("pk", "HASH"), ("sk", "RANGE")], None),
     ("FeedsTable", [("feed_owner", "HASH"), ("feed_sort", "RANGE")], "expires_at"),

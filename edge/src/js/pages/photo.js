@@ -240,7 +240,8 @@ function editControl(photo, view, ctx) {
     apply.disabled = true;
     const before = { version: photo.version, error: photo.error || null };
     try {
-      await api(`/photos/${encodeURIComponent(photo.id)}/edits`, { method: "POST", auth: true, body: edits });
+      // base_version: the API answers 409 if the photo changed since this page loaded it.
+      await api(`/photos/${encodeURIComponent(photo.id)}/edits`, { method: "POST", auth: true, body: { ...edits, base_version: photo.version } });
     } catch (err) {
       showError(err, { fields });
       apply.disabled = false;
