@@ -25,7 +25,13 @@ included, the way ``bench/roundtrips.py`` counts), pointed at the run's embedded
 call it makes is recorded at the botocore boundary with its parameters. During the load one extra
 locust user, ``DirectAws``, replays each route's recorded calls in order with plain boto3 against the
 embedded AWS, timed as one sample ``direct <route>``. The app's requests and the replays therefore
-see the same embedded AWS under the same load. Replayed writes drop their condition expressions
+see the same embedded AWS under the same load.
+Before the load, a quiet baseline does the same one request at a time: the app's repeatable
+requests over HTTP against the replays, both from this process and from a fresh plain Python
+process (``bench/replay_direct.py``; the load generator's own process, gevent and a large heap,
+pays ~30% more client-side per call, so the in-load ratio is a lower bound). The ceiling comes
+from the embedded AWS's CPU: the AWS calls the run sent it and the share of its one core it used.
+Replayed writes drop their condition expressions
 (the first run made them true or false already, and a cancelled transaction is not the work the app
 did); they touch only the probe world's items. Sign-up is not replayed (it creates a user), so it
 has no ratio.
