@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from chalice import Chalice, ConvertToMiddleware
 from chalice.app import AuthResponse
 
-from chalicelib import auth, feed, health, http, photos, quotas, social, users
+from chalicelib import auth, feed, follows, health, http, likes, photos, quotas, users
 from chalicelib.errors import Unauthorized
 from chalicelib.observability import logger, metrics
 from chalicelib.schemas import CaptionUpdate, Confirm, LogIn, LogOut, NewPhoto, ProfileUpdate, Refresh, SignUp
@@ -111,7 +111,7 @@ def create_photo():
 
 @app.route("/photos/{photo_id}", methods=["GET"])
 def get_photo(photo_id):
-    return http.json_response(social.photo_for_viewer(photo_id, _optional_caller()))
+    return http.json_response(likes.photo_for_viewer(photo_id, _optional_caller()))
 
 
 @app.route("/photos/{photo_id}", methods=["PATCH"], authorizer=bearer_auth)
@@ -156,24 +156,24 @@ def unfollow_user(username):
 def list_followers(username):
     params = app.current_request.query_params
     limit = http.query_int(params, "limit", default=20, low=1, high=100)
-    return http.json_response(social.list_followers(username, limit, (params or {}).get("cursor")))
+    return http.json_response(follows.list_followers(username, limit, (params or {}).get("cursor")))
 
 
 @app.route("/users/{username}/following", methods=["GET"])
 def list_following(username):
     params = app.current_request.query_params
     limit = http.query_int(params, "limit", default=20, low=1, high=100)
-    return http.json_response(social.list_following(username, limit, (params or {}).get("cursor")))
+    return http.json_response(follows.list_following(username, limit, (params or {}).get("cursor")))
 
 
 @app.route("/photos/{photo_id}/like", methods=["PUT"], authorizer=bearer_auth)
 def like_photo(photo_id):
-    return http.json_response(social.like(_caller()["username"], photo_id))
+    return http.json_response(likes.like(_caller()["username"], photo_id))
 
 
 @app.route("/photos/{photo_id}/like", methods=["DELETE"], authorizer=bearer_auth)
 def unlike_photo(photo_id):
-    return http.json_response(social.unlike(_caller()["username"], photo_id))
+    return http.json_response(likes.unlike(_caller()["username"], photo_id))
 
 
 @app.route("/feed", methods=["GET"], authorizer=bearer_auth)

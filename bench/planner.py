@@ -13,7 +13,7 @@ Inputs, each from one place:
   downloads, peak-to-average, round-trip latency) is ``bench/planner_workload.json``.
 - Prices (with their date and region) are ``bench/planner_prices.json``.
 - Lambda memory sizes and architecture are read from ``.chalice/config.json`` (stage ``prod``), the
-  followers/likes shard policy from ``chalicelib.social.shards_for``, the GSIs and tables from
+  followers/likes shard policy from ``chalicelib.follows.shards_for``, the GSIs and tables from
   ``infra/stateful.yaml`` (through the benchmark), whether a WAF web ACL exists (and its rules) from
   ``infra/edge.yaml``. A change in any of them moves the figures.
 
@@ -491,7 +491,7 @@ def limits(inputs: Inputs) -> list[Limit]:
 
 def load_inputs(roundtrips_path: Path, renditions_path: Path, measure: bool, regions: int, dax: int,
                 waf: str, workload_path: Path = WORKLOAD, prices_path: Path = PRICES) -> Inputs:
-    from chalicelib.social import shards_for
+    from chalicelib.follows import shards_for
     from infra.cfn import STATEFUL_TEMPLATE, load_template
 
     roundtrips = measure_roundtrips(roundtrips_path) if measure or not roundtrips_path.exists() \

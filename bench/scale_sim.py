@@ -44,11 +44,11 @@ shards puts load/n on each, the expected value). Two paths compute it:
   per-key totals equal the sum of the per-request operation costs.
 Followers shards are chosen by a stable hash of the follower (``keys.follower_shard``): the share of
 follows each shard receives is measured by hashing every actor id with that real function.
-Shard counts come from ``chalicelib.social.shards_for(followers)`` if that module and function
+Shard counts come from ``chalicelib.follows.shards_for(followers)`` if that module and function
 exist at run time, else from a local fallback (1 below 1,000 followers, 8 below 100k, 32 below
 1M, 128 above); which one was used is printed. The same count is used for an account's followers
 partitions, its counters, and the likes counters of its photos. Counter increments follow
-:mod:`chalicelib.counters`: one random shard among ``shards`` in the writer's region (modelled as
+:mod:`chalicelib.repositories.counters`: one random shard among ``shards`` in the writer's region (modelled as
 load/shards on each), reads BatchGet the ``#meta`` item plus every shard of every region. Nothing
 of ``counters.py`` (which does I/O) is called.
 
@@ -212,16 +212,16 @@ def fallback_shards_for(followers: int) -> int:
 
 
 def resolve_shard_policy() -> tuple[Callable[[int], int], str]:
-    """``chalicelib.social.shards_for`` when importable, else the local fallback; and which one."""
+    """``chalicelib.follows.shards_for`` when importable, else the local fallback; and which one."""
     fallback = "local fallback (1 <1k followers, 8 <100k, 32 <1M, 128 above)"
     try:
-        from chalicelib import social  # noqa: PLC0415 (optional, written concurrently)
+        from chalicelib import follows as social  # noqa: PLC0415 (optional, written concurrently)
     except Exception as exc:  # absent or half-written: the benchmark still runs
-        return fallback_shards_for, f"{fallback}: chalicelib.social not importable ({type(exc).__name__}: {exc})"
+        return fallback_shards_for, f"{fallback}: chalicelib.follows not importable ({type(exc).__name__}: {exc})"
     policy = getattr(social, "shards_for", None)
     if not callable(policy):
-        return fallback_shards_for, f"{fallback}: chalicelib.social has no shards_for"
-    return policy, "chalicelib.social.shards_for"
+        return fallback_shards_for, f"{fallback}: chalicelib.follows has no shards_for"
+    return policy, "chalicelib.follows.shards_for"
 
 
 # --- population -------------------------------------------------------------------------------

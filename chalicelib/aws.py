@@ -4,6 +4,11 @@ Every boto3 client and every PynamoDB connection gets its region, endpoint overr
 embedded AWS), retry mode and timeouts from :mod:`chalicelib.settings`. Clients are created on
 first use and reused for the warm life of the function; nothing here talks to AWS at import time.
 Later work (DAX, per-region clients for failover) plugs in here and nowhere else.
+
+PynamoDB models send their requests with :func:`client`'s DynamoDB client (not a client of their
+own). The repositories (:mod:`chalicelib.repositories`) read items that may be served from a cache
+tier through :func:`reader_model`, whose connection uses :func:`table_reader`: the DynamoDB client
+today; a stage with DAX chooses the DAX client here, and nothing above the repositories changes.
 """
 from __future__ import annotations
 
@@ -15,10 +20,11 @@ from chalicelib.settings import Settings, get_settings
 if TYPE_CHECKING:  # pragma: no cover
     import boto3
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _session: boto3.session.Session | None = None
 _clients: dict[tuple[str, str], Any] = {}
 _bound_models: set[type] = set()
+_reader_models: dict[type, type] = {}
 
 
 def _boto_config(settings: Settings):
@@ -79,8 +85,50 @@ def bind_model(model: type, table_name: str) -> type:
     meta.read_timeout_seconds = settings.aws_read_timeout
     meta.max_retry_attempts = max(settings.aws_max_attempts - 1, 0)
     model._connection = None  # rebuilt lazily with the new Meta
+    _use_client(model, client("dynamodb"))
     _bound_models.add(model)
     return model
+
+
+def table_reader() -> Any:
+    """The client the repositories' cacheable reads go through (the DynamoDB client today)."""
+    return client("dynamodb")
+
+
+def reader_model(model: type, table_name: str) -> type:
+    """``model``'s reading twin: the same schema and table, reading through :func:`table_reader`.
+
+    Items it returns are instances of a subclass of ``model``. Strongly consistent reads and all
+    writes use :func:`bind_model`'s model (they must reach DynamoDB itself).
+    """
+    bind_model(model, table_name)
+    reader = _reader_models.get(model)
+    if reader is None or reader.Meta.table_name != table_name:
+        with _lock:
+            reader = _reader_models.get(model)
+            if reader is None or reader.Meta.table_name != table_name:
+                reader = _reading_twin(model)
+                _reader_models[model] = reader
+    return reader
+
+
+def _reading_twin(model: type) -> type:
+    from pynamodb.indexes import Index
+
+    meta = type("Meta", (), {name: getattr(model.Meta, name) for name in (
+        "table_name", "region", "host", "connect_timeout_seconds", "read_timeout_seconds", "max_retry_attempts")})
+    namespace: dict[str, Any] = {"Meta": meta, "__module__": model.__module__, "_connection": None}
+    for name, value in vars(model).items():  # indexes are bound to the class they are declared on
+        if isinstance(value, Index):
+            namespace[name] = type(value)()
+    twin = type(f"{model.__name__}Reader", (model,), namespace)
+    _use_client(twin, table_reader())
+    return twin
+
+
+def _use_client(model: type, botocore_client: Any) -> None:
+    """Make ``model``'s PynamoDB connection send its requests with ``botocore_client``."""
+    model._get_connection().connection._client = botocore_client
 
 
 def reset() -> None:
@@ -89,6 +137,7 @@ def reset() -> None:
     with _lock:
         _clients.clear()
         _session = None
-        for model in _bound_models:
+        for model in [*_bound_models, *_reader_models.values()]:
             model._connection = None
         _bound_models.clear()
+        _reader_models.clear()

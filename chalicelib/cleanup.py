@@ -21,12 +21,10 @@ import json
 import uuid
 from typing import Any
 
-from pynamodb.exceptions import DeleteError
-
 from chalicelib import aws, ddb, keys
-from chalicelib.lifecycle import DELETING
-from chalicelib.models import PhotoRecord, bound
 from chalicelib.observability import logger, metrics
+from chalicelib.repositories import photos as records
+from chalicelib.repositories.photos import Photo
 from chalicelib.settings import get_settings
 
 PURGE_PHOTO, INVALIDATE = "purge_photo", "invalidate"
@@ -56,11 +54,10 @@ def is_cleanup_message(body: str) -> bool:
 
 # --- producers ------------------------------------------------------------------------------------
 
-def queue_purge(record: PhotoRecord) -> None:
+def queue_purge(record: Photo) -> None:
     """Ask the cleanup worker to remove a ``deleting`` photo's media, CDN copies and record."""
-    renditions = record.renditions.as_dict() if record.renditions else {}
     _send({"type": PURGE_PHOTO, "photo_id": record.photo_id, "owner": record.owner,
-           "paths": cdn_paths(renditions)})
+           "paths": cdn_paths(record.renditions)})
 
 
 def queue_invalidation(paths: list[str]) -> None:
@@ -107,13 +104,7 @@ def run(job: dict) -> list[str]:
 def purge_photo(photo_id: str, owner: str) -> None:
     """Remove the original and every rendition version, then the ``deleting`` record (idempotent)."""
     delete_objects(owner, photo_id)
-    model = bound(PhotoRecord)
-    try:
-        model(photo_id).delete(condition=PhotoRecord.status == DELETING)
-    except DeleteError as exc:
-        if not ddb.condition_failed(exc):
-            raise
-        # the condition failed: deleted already (a redelivery), or not ``deleting``: leave it
+    records.delete_if_deleting(photo_id)  # False: deleted already (a redelivery), or not ``deleting``: leave it
     metrics.add_metric(name="PhotosPurged", unit="Count", value=1)
 
 

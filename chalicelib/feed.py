@@ -27,12 +27,16 @@ import json
 import time
 from typing import Any
 
-from chalicelib import aws, counters, keys, social
-from chalicelib.models import FanoutJobRecord, FeedItemRecord, GraphEdgeRecord, PhotoRecord, UserRecord, bound
+from chalicelib import aws, celebrities, follows, keys, listings
 from chalicelib.observability import logger
-from chalicelib.photos import LIKES, READY, photo_likes, photo_view
+from chalicelib.photos import READY, Photo, photo_likes, photo_view
+from chalicelib.repositories import counters, feeds, graph, jobs
+from chalicelib.repositories import photos as photo_records
+from chalicelib.repositories import users as profiles
+from chalicelib.repositories.counters import FOLLOWERS, LIKES
+from chalicelib.repositories.feeds import FeedEntry
 from chalicelib.settings import get_settings
-from chalicelib.users import FOLLOWERS, now_iso
+from chalicelib.users import display_names, now_iso
 
 FEED_TTL_SECONDS = 30 * 24 * 3600
 JOB_TTL_SECONDS = 7 * 24 * 3600
@@ -86,25 +90,20 @@ def follow(follower: str, followee_name: str) -> None:
     Queued on every successful request, a repeated follow included: a client retrying a follow whose
     queueing failed (a 5xx) still gets the backfill, and the backfill is idempotent.
     """
-    social.follow(follower, followee_name)
+    follows.follow(follower, followee_name)
     _queue(BACKFILL, follower, followee_name.lower())
 
 
 def unfollow(follower: str, followee_name: str) -> None:
     """``follower`` unfollows ``followee_name``; that author's entries leave the feed asynchronously
     (later pages skip them at once: the read path shows followed authors only)."""
-    social.unfollow(follower, followee_name)
+    follows.unfollow(follower, followee_name)
     _queue(CLEANUP, follower, followee_name.lower())
 
 
 def _follows(reader: str, author: str) -> bool:
     """Whether ``reader`` follows ``author`` now (strongly consistent read of the edge)."""
-    graph = bound(GraphEdgeRecord)
-    try:
-        graph.get(keys.following_pk(reader), author, consistent_read=True, attributes_to_get=["pk"])
-    except graph.DoesNotExist:
-        return False
-    return True
+    return graph.follows(reader, author)
 
 
 def _queue(kind: str, reader: str, author: str) -> None:
@@ -124,15 +123,13 @@ def backfill(reader: str, author: str, now: float | None = None) -> str:
     """Write ``author``'s recent ready photos into ``reader``'s feed if ``reader`` still follows them."""
     if not _follows(reader, author):
         return "not-following"
-    if social.is_celebrity(author):
+    if celebrities.is_celebrity(author):
         return "celebrity"  # pulled at read time: nothing to push
     since = backfill_since(time.time() if now is None else now)
-    photos = list(bound(PhotoRecord).by_owner.query(
-        author, range_key_condition=PhotoRecord.owner_sort > since, scan_index_forward=False,
-        filter_condition=PhotoRecord.status == READY, limit=BACKFILL_MAX_PHOTOS))
+    photos = photo_records.ready_after(author, since, BACKFILL_MAX_PHOTOS)
     if photos:  # the index projects every attribute: these are whole records
         name = _display_name(author)
-        _write_entries(reader, [_feed_fields(photo, name) for photo in photos])
+        feeds.write_entries(reader, [_feed_fields(photo, name) for photo in photos])
     return f"backfilled {len(photos)}"
 
 
@@ -140,13 +137,7 @@ def remove_author(reader: str, author: str) -> str:
     """Delete ``author``'s entries from ``reader``'s feed unless ``reader`` follows them again."""
     if _follows(reader, author):
         return "following-again"
-    model = bound(FeedItemRecord)
-    stale = [item for item in model.query(reader, filter_condition=FeedItemRecord.owner == author,
-                                          attributes_to_get=["feed_owner", "feed_sort", "owner"])]
-    with model.batch_write() as batch:
-        for item in stale:
-            batch.delete(item)
-    return f"removed {len(stale)}"
+    return f"removed {feeds.remove_author(reader, author)}"
 
 
 # --- the work -----------------------------------------------------------------------------------------
@@ -154,17 +145,15 @@ def remove_author(reader: str, author: str) -> str:
 def fan_out(message: dict) -> str:
     """Push one ready photo into feeds, resuming from its checkpoint. Returns what happened."""
     photo_id = message["photo_id"]
-    photos_model = bound(PhotoRecord)
-    try:
-        photo = photos_model.get(photo_id, consistent_read=True)
-    except photos_model.DoesNotExist:
+    photo = photo_records.get(photo_id, consistent=True)
+    if photo is None:
         return "photo-deleted"
     if photo.status != READY:
         return "not-ready"
     job = _load_job(photo_id)
     if job is not None and job.status == COMPLETE:
         return "already-done"
-    position = json.loads(job.position) if job is not None and job.position else message.get("position")
+    position = job.position if job is not None and job.position else message.get("position")
     position = position or {"own": False, "shards": {}}
     owner = photo.owner
     fields = _feed_fields(photo, _display_name(owner))
@@ -175,17 +164,14 @@ def fan_out(message: dict) -> str:
     shards = counters.shard_count(FOLLOWERS, owner)
     if shards > 1:
         counters.reshard(LIKES, photo_id, shards)  # likes of a big audience's photo are hot too
-    if social.is_celebrity(owner):
+    if celebrities.is_celebrity(owner):
         _save_job(photo_id, COMPLETE, {**position, "mode": "pull"})
         return "celebrity"
-    graph = bound(GraphEdgeRecord)
     written = 0
     for shard in range(shards):  # the latest count: shards added by a reshard meanwhile are included
         last = position["shards"].get(str(shard))
         while last != DONE:
-            condition = GraphEdgeRecord.sk > last if last else None
-            followers = [r.sk for r in graph.query(keys.followers_pk(owner, shard), range_key_condition=condition,
-                                                   limit=PAGE_SIZE, attributes_to_get=["pk", "sk"])]
+            followers = graph.followers_page(owner, shard, last or None, PAGE_SIZE)
             _write_feed_items(followers, fields)
             last = followers[-1] if len(followers) == PAGE_SIZE else DONE
             position["shards"][str(shard)] = last
@@ -199,7 +185,7 @@ def fan_out(message: dict) -> str:
     return "done"
 
 
-def _feed_fields(photo: PhotoRecord, display_name: str) -> dict:
+def _feed_fields(photo: Photo, display_name: str) -> dict:
     """What a feed entry denormalises from the photo (enough to show it without another read)."""
     return {
         "feed_sort": keys.feed_sort_key(photo.created_at, photo.photo_id),
@@ -210,7 +196,7 @@ def _feed_fields(photo: PhotoRecord, display_name: str) -> dict:
         "width": photo.width,
         "height": photo.height,
         "version": photo.version,
-        "renditions": photo.renditions.as_dict() if photo.renditions else None,
+        "renditions": photo.renditions,
         "created_at": photo.created_at,
         "expires_at": int(time.time()) + FEED_TTL_SECONDS,
     }
@@ -218,49 +204,20 @@ def _feed_fields(photo: PhotoRecord, display_name: str) -> dict:
 
 def _write_feed_items(readers: list[str], fields: dict) -> None:
     """Idempotent puts of one photo into each reader's feed (BatchWriteItem, 25 per call)."""
-    if not readers:
-        return
-    model = bound(FeedItemRecord)
-    with model.batch_write() as batch:
-        for reader in readers:
-            batch.save(model(reader, **fields))
-
-
-def _write_entries(reader: str, entries: list[dict]) -> None:
-    """Idempotent puts of several photos into one reader's feed."""
-    model = bound(FeedItemRecord)
-    with model.batch_write() as batch:
-        for fields in entries:
-            batch.save(model(reader, **fields))
+    feeds.write(readers, fields)
 
 
 def _display_name(username: str) -> str:
-    model = bound(UserRecord)
-    try:
-        return model.get(username, attributes_to_get=["display_name"]).display_name or username
-    except model.DoesNotExist:
-        return username
+    return profiles.display_name(username)
 
 
-def _load_job(photo_id: str) -> FanoutJobRecord | None:
-    model = bound(FanoutJobRecord)
-    try:
-        return model.get(keys.fanout_job_id(photo_id), consistent_read=True)
-    except model.DoesNotExist:
-        return None
+def _load_job(photo_id: str) -> jobs.FanoutJob | None:
+    return jobs.load_fanout(photo_id)
 
 
 def _save_job(photo_id: str, status: str, position: dict, written: int = 0) -> None:
     """Checkpoint: the position after the last page whose feeds were all written."""
-    model = bound(FanoutJobRecord)
-    item = model(keys.fanout_job_id(photo_id))
-    item.update(actions=[
-        FanoutJobRecord.status.set(status),
-        FanoutJobRecord.position.set(json.dumps(position, sort_keys=True)),
-        FanoutJobRecord.written.add(written),
-        FanoutJobRecord.updated_at.set(now_iso()),
-        FanoutJobRecord.expires_at.set(int(time.time()) + JOB_TTL_SECONDS),
-    ])
+    jobs.save_fanout(photo_id, status, position, written, now_iso(), int(time.time()) + JOB_TTL_SECONDS)
 
 
 def _continue_later(message: dict, position: dict) -> None:
@@ -274,11 +231,12 @@ def _continue_later(message: dict, position: dict) -> None:
 def read_feed(caller: str, limit: int, cursor: str | None) -> dict:
     """The caller's home feed, newest first: followed authors' photos (pushed or pulled) and their own."""
     scope = f"feed:{caller}"
-    frontier = social.decode_position(cursor, scope)
-    following = social.following_set(caller)
+    frontier = listings.decode_position(cursor, scope)
+    following = follows.following_set(caller)
     allowed = following | {caller}
-    pulled_from = sorted((following & social.celebrities()) | ({caller} & social.celebrities()))
-    chosen: list[tuple[PhotoRecord, str | None]] = []  # (live record, denormalised display name)
+    pulled = celebrities.celebrities()
+    pulled_from = sorted((following & pulled) | ({caller} & pulled))
+    chosen: list[tuple[Photo, str | None]] = []  # (live record, denormalised display name)
     more = True
     for _ in range(MAX_READ_ROUNDS):
         want = limit - len(chosen)
@@ -287,45 +245,39 @@ def read_feed(caller: str, limit: int, cursor: str | None) -> dict:
         candidates, frontier, more = _merge_round(caller, pulled_from, frontier, want)
         chosen.extend(_live(candidates, allowed))
     likes = photo_likes([record.photo_id for record, _ in chosen])
-    names = social.display_names(record.owner for record, name in chosen if name is None)
+    names = display_names(record.owner for record, name in chosen if name is None)
     items = []
     for record, name in chosen:
         view = photo_view(record, likes.get(record.photo_id, 0))
         view["owner_display_name"] = name or names.get(record.owner, record.owner)
         items.append(view)
-    next_cursor = social.encode_position(frontier, scope) if more and frontier else None
+    next_cursor = listings.encode_position(frontier, scope) if more and frontier else None
     return {"items": items, "next_cursor": next_cursor}
 
 
-def _merge_round(caller: str, celebrities: list[str], frontier: str | None, want: int):
+def _merge_round(caller: str, pulled_from: list[str], frontier: str | None, want: int):
     """Read ``want`` entries after ``frontier`` from every source and merge them newest first."""
     sources: list[list[Any]] = []
     truncated: list[bool] = []
-    photos_model = bound(PhotoRecord)
-    for celebrity in celebrities:  # pulled: the author's own listing (live records)
-        condition = PhotoRecord.owner_sort < frontier if frontier else None
-        rows = list(photos_model.by_owner.query(
-            celebrity, range_key_condition=condition, scan_index_forward=False,
-            filter_condition=PhotoRecord.status == READY, limit=want, page_size=want))
+    for celebrity in pulled_from:  # pulled: the author's own listing (live records)
+        rows = photo_records.ready_before(celebrity, frontier, want)
         sources.append([(r.owner_sort, r) for r in rows])
         truncated.append(len(rows) == want)
-    condition = FeedItemRecord.feed_sort < frontier if frontier else None
-    pushed = list(bound(FeedItemRecord).query(caller, range_key_condition=condition, scan_index_forward=False,
-                                              limit=want, page_size=want))
+    pushed = feeds.entries_before(caller, frontier, want)
     sources.append([(r.feed_sort, r) for r in pushed])
     truncated.append(len(pushed) == want)
-    merged, new_frontier, more = social.merge_page(sources, truncated, want, key=lambda pair: pair[0],
+    merged, new_frontier, more = listings.merge_page(sources, truncated, want, key=lambda pair: pair[0],
                                                    descending=True)
     return [entry for _, entry in merged], new_frontier or frontier, more
 
 
-def _live(candidates: list[Any], allowed: set[str]) -> list[tuple[PhotoRecord, str | None]]:
+def _live(candidates: list[Any], allowed: set[str]) -> list[tuple[Photo, str | None]]:
     """Resolve pushed entries to their live photo (one BatchGetItem); skip deleted/unfollowed ones."""
-    pushed_ids = [c.photo_id for c in candidates if isinstance(c, FeedItemRecord) and c.owner in allowed]
-    live = {r.photo_id: r for r in bound(PhotoRecord).batch_get(pushed_ids)} if pushed_ids else {}
-    resolved: list[tuple[PhotoRecord, str | None]] = []
+    pushed_ids = [c.photo_id for c in candidates if isinstance(c, FeedEntry) and c.owner in allowed]
+    live = photo_records.batch_get(pushed_ids)
+    resolved: list[tuple[Photo, str | None]] = []
     for candidate in candidates:
-        if isinstance(candidate, PhotoRecord):
+        if isinstance(candidate, Photo):
             resolved.append((candidate, None))
             continue
         record = live.get(candidate.photo_id)

@@ -11,9 +11,9 @@ from chalicelib.settings import get_settings
 
 
 def _dynamodb() -> dict:
-    aws.client("dynamodb").get_item(
-        TableName=get_settings().users_table, Key={"username": {"S": "__health__"}}
-    )
+    from chalicelib.repositories import users
+
+    users.probe()
     return {}
 
 

@@ -123,8 +123,13 @@ class PhotoRecord(_Table):
 
 
 def bound(model: type[_Table]) -> type[_Table]:
-    """``model`` pointed at its stage table (cheap after the first call)."""
+    """``model`` pointed at its stage table (cheap after the first call): writes and consistent reads."""
     return aws.bind_model(model, getattr(get_settings(), model.settings_attr))
+
+
+def reading(model: type[_Table]) -> type[_Table]:
+    """``model``'s reading twin (:func:`chalicelib.aws.reader_model`): eventually consistent reads."""
+    return aws.reader_model(model, getattr(get_settings(), model.settings_attr))
 
 
 class GraphEdgeRecord(_Table):

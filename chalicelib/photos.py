@@ -11,10 +11,7 @@ import json
 import time
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
-
-from chalicelib import aws, counters, cursors, ddb, keys, lifecycle, quotas, secrets
+from chalicelib import aws, cursors, ddb, keys, lifecycle, quotas, secrets
 from chalicelib.errors import (
     BadRequest,
     InvalidCursor,
@@ -26,10 +23,13 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.lifecycle import DELETING, FAILED, PENDING, READY
-from chalicelib.models import PhotoRecord, bound
 from chalicelib.observability import correlation_attributes, logger
 from chalicelib.settings import get_settings
-from chalicelib.users import PHOTOS, now_iso
+from chalicelib.repositories import counters
+from chalicelib.repositories import photos as records
+from chalicelib.repositories.counters import LIKES
+from chalicelib.repositories.photos import Photo
+from chalicelib.users import now_iso
 from chalicelib.users import get_record as get_user_record
 
 ALLOWED_CONTENT_TYPES = {
@@ -39,21 +39,20 @@ ALLOWED_CONTENT_TYPES = {
     "image/heic": "heic",
     "image/heif": "heif",
 }
-__all__ = ["DELETING", "FAILED", "PENDING", "READY"]  # the lifecycle states, re-exported
+__all__ = ["DELETING", "FAILED", "LIKES", "PENDING", "READY", "Photo"]  # re-exported
 #: A pending photo older than this is abandoned (its upload grant expired long ago): it no longer
 #: counts against the pending-uploads quota, and the count reads at most this much of a listing.
 PENDING_HORIZON_SECONDS = 3600
-LIKES = "likes"
 #: How often a delete re-reads a photo whose status changed under it before answering 503.
 _DELETE_ATTEMPTS = 3
 
 
 # --- views ----------------------------------------------------------------------------------
 
-def photo_view(record: PhotoRecord, likes: int = 0) -> dict:
+def photo_view(record: Photo, likes: int = 0) -> dict:
     """The API shape of a photo. Rendition URLs point at the site's ``/media`` (the CDN in AWS)."""
     base = get_settings().media_base_url
-    renditions = record.renditions.as_dict() if record.renditions else {}
+    renditions = record.renditions or {}
     view = {
         "id": record.photo_id,
         "owner": record.owner,
@@ -99,7 +98,7 @@ def create_photo(owner: str, content_type: str, size: int, caption: str | None) 
     quotas.consume(quotas.UPLOAD_GRANTS, owner)
     created_at = now_iso()
     photo_id = keys.new_id()
-    record = bound(PhotoRecord)(
+    record = Photo(
         photo_id,
         owner=owner,
         owner_sort=keys.owner_sort_key(created_at, photo_id),
@@ -111,7 +110,7 @@ def create_photo(owner: str, content_type: str, size: int, caption: str | None) 
         correlation_id=logger.get_correlation_id(),
         expires_at=lifecycle.pending_expires_at(time.time(), settings.upload_url_expiry_seconds),
     )
-    record.save(condition=PhotoRecord.photo_id.does_not_exist())
+    records.create(record)
     upload = aws.client("s3").generate_presigned_post(
         Bucket=settings.media_bucket,
         Key=keys.upload_key(owner, photo_id),
@@ -130,18 +129,10 @@ def pending_uploads(owner: str, now: float | None = None) -> int:
     ``status = pending`` and not expired (pending rows may carry a TTL ``expires_at``; DynamoDB
     deletes expired items lazily, so they are filtered here).
     """
-    from pynamodb.expressions.operand import Path
-
     moment = time.time() if now is None else now
     cutoff = datetime.fromtimestamp(moment - PENDING_HORIZON_SECONDS, timezone.utc)
     cutoff_iso = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    expires_at = Path("expires_at")
-    return bound(PhotoRecord).by_owner.count(
-        owner,
-        range_key_condition=PhotoRecord.owner_sort >= cutoff_iso,
-        filter_condition=(PhotoRecord.status == PENDING)
-        & (expires_at.does_not_exist() | (expires_at > int(moment))),
-    )
+    return records.count_pending(owner, cutoff_iso, int(moment))
 
 
 def get_photo(photo_id: str) -> dict:
@@ -149,38 +140,26 @@ def get_photo(photo_id: str) -> dict:
     return photo_view(record, photo_likes([photo_id])[photo_id])
 
 
-def get_record(photo_id: str) -> PhotoRecord:
+def get_record(photo_id: str) -> Photo:
     """A photo readers may see: being deleted, or pending past its expiry, reads as not found."""
-    model = bound(PhotoRecord)
-    try:
-        record = model.get(photo_id)
-    except model.DoesNotExist:
-        record = None
+    record = records.get(photo_id)
     if record is None or not lifecycle.is_visible(record.status, record.expires_at, time.time()):
         raise PhotoNotFound(f"No photo with id {photo_id!r}.")
     return record
 
 
-def owned_record(photo_id: str, caller: str) -> PhotoRecord:
+def owned_record(photo_id: str, caller: str) -> Photo:
     record = get_record(photo_id)
     if record.owner != caller:
         raise NotPhotoOwner("Only the photo's owner can do that.")
     return record
 
 
-def update_caption(photo_id: str, caller: str, caption: str) -> PhotoRecord:
+def update_caption(photo_id: str, caller: str, caption: str) -> None:
     """Set the caption; a photo deleted (or being deleted) meanwhile is a 404, never a re-created row."""
-    record = owned_record(photo_id, caller)
-    try:
-        record.update(
-            actions=[PhotoRecord.caption.set(caption), PhotoRecord.updated_at.set(now_iso())],
-            condition=(PhotoRecord.owner == caller) & (PhotoRecord.status != DELETING),
-        )
-    except UpdateError as exc:
-        if ddb.condition_failed(exc):
-            raise PhotoNotFound(f"No photo with id {photo_id!r}.") from None
-        raise
-    return record
+    owned_record(photo_id, caller)
+    if not records.set_caption(photo_id, caller, caption, now_iso()):
+        raise PhotoNotFound(f"No photo with id {photo_id!r}.")
 
 
 def delete_photo(photo_id: str, caller: str) -> None:
@@ -192,44 +171,19 @@ def delete_photo(photo_id: str, caller: str) -> None:
     the cleanup, finds the photo ``deleting``, queues the cleanup again (it is idempotent) and
     answers like the first delete.
     """
-    model = bound(PhotoRecord)
     for _ in range(_DELETE_ATTEMPTS):
-        try:
-            record = model.get(photo_id, consistent_read=True)
-        except model.DoesNotExist:
-            raise PhotoNotFound(f"No photo with id {photo_id!r}.") from None
+        record = records.get(photo_id, consistent=True)
+        if record is None:
+            raise PhotoNotFound(f"No photo with id {photo_id!r}.")
         if record.owner != caller:
             raise NotPhotoOwner("Only the photo's owner can do that.")
-        if record.status == DELETING or _start_deleting(record):
+        if record.status == DELETING or records.start_deleting(record, now_iso()):
             break
     else:  # the status kept changing under us (the worker finishing): let the client retry
         raise ServiceUnavailable("The photo is changing; try again shortly.", retry_after=ddb.RETRY_AFTER_SECONDS)
     from chalicelib import cleanup
 
     cleanup.queue_purge(record)
-
-
-def _start_deleting(record: PhotoRecord) -> bool:
-    """Move ``record`` to ``deleting`` if its status is still the one read; False if it changed."""
-    actions = [PhotoRecord.status.set(DELETING), PhotoRecord.updated_at.set(now_iso())]
-    model = bound(PhotoRecord)
-
-    def uncount_and_mark() -> None:
-        counter, counter_actions = counters.increment_action(PHOTOS, record.owner, -1)
-        with TransactWrite(connection=model._get_connection().connection) as tx:
-            tx.update(record, actions=actions, condition=PhotoRecord.status == READY)
-            tx.update(counter, actions=counter_actions)
-
-    def mark() -> None:
-        record.update(actions=actions, condition=PhotoRecord.status == record.status)
-
-    try:
-        ddb.with_retries(uncount_and_mark if record.status == READY else mark)
-    except (TransactWriteError, UpdateError) as exc:
-        if ddb.condition_failed(exc, 0):
-            return False
-        raise
-    return True
 
 
 def request_edit(photo_id: str, caller: str, edits_json: dict) -> dict:
@@ -272,7 +226,7 @@ def request_edit(photo_id: str, caller: str, edits_json: dict) -> dict:
     return {"edit_id": edit_id, "photo": photo_view(record)}
 
 
-def edit_frame(record: PhotoRecord) -> tuple[int, int]:
+def edit_frame(record: Photo) -> tuple[int, int]:
     """The (oriented) original's size: the frame a crop is applied to. Photos processed before the
     original's size was recorded fall back to their current size."""
     if record.original_width and record.original_height:
@@ -287,17 +241,7 @@ def list_user_photos(username: str, limit: int, cursor: str | None) -> dict:
     owner = get_user_record(username).username
     scope = f"photos:{owner}"
     start = _decode_cursor(cursor, scope) if cursor else None
-    results = bound(PhotoRecord).by_owner.query(
-        owner, scan_index_forward=False, filter_condition=PhotoRecord.status == READY,
-        last_evaluated_key=start, page_size=limit,
-    )
-    items, next_key = [], None
-    for record in results:
-        items.append(record)
-        if len(items) == limit:
-            next_key = {"photo_id": {"S": record.photo_id}, "owner": {"S": record.owner},
-                        "owner_sort": {"S": record.owner_sort}}
-            break
+    items, next_key = records.list_ready(owner, limit, start)
     likes = photo_likes([r.photo_id for r in items])
     return {
         "items": [photo_view(r, likes.get(r.photo_id, 0)) for r in items],

@@ -11,6 +11,7 @@ enforces size and pixel limits, applies orientation, strips metadata and convert
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -25,15 +26,12 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
-
-from chalicelib import aws, counters, ddb, imaging, keys, lifecycle
-from chalicelib.models import PhotoRecord, bound
+from chalicelib import aws, imaging, keys, lifecycle
 from chalicelib.observability import adopt_correlation_id, logger, metrics
-from chalicelib.photos import DELETING, FAILED, PENDING, READY, content_version
+from chalicelib.photos import DELETING, PENDING, READY, Photo, content_version
+from chalicelib.repositories import photos as records
 from chalicelib.settings import get_settings
-from chalicelib.users import PHOTOS, now_iso
+from chalicelib.users import now_iso
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -97,10 +95,8 @@ def _edit_record(record: SQSRecord) -> None:
 def process_upload(upload: dict) -> str:
     """Turn one uploaded original into renditions and mark the photo ready (or failed)."""
     owner, photo_id = keys.parse_upload_key(upload["key"])
-    model = bound(PhotoRecord)
-    try:
-        record = model.get(photo_id, consistent_read=True)
-    except model.DoesNotExist:
+    record = records.get(photo_id, consistent=True)
+    if record is None:
         logger.info("upload for a deleted photo: removing it", extra={"photo_id": photo_id})
         aws.client("s3").delete_object(Bucket=upload["bucket"], Key=upload["key"])
         return "orphan"
@@ -137,40 +133,12 @@ def process_upload(upload: dict) -> str:
     version = content_version(etag, "original")
     renditions = _store_renditions(photo_id, version, processed)
 
-    def mark_ready() -> bool:
-        # A fresh counter shard per attempt: a conflict on one hot shard need not repeat.
-        counter, counter_actions = counters.increment_action(PHOTOS, owner, 1)
-        try:
-            with TransactWrite(connection=model._get_connection().connection) as tx:
-                tx.update(
-                    record,
-                    actions=[
-                        PhotoRecord.status.set(READY),
-                        PhotoRecord.width.set(processed.width),
-                        PhotoRecord.height.set(processed.height),
-                        PhotoRecord.original_width.set(processed.width),
-                        PhotoRecord.original_height.set(processed.height),
-                        PhotoRecord.version.set(version),
-                        PhotoRecord.original_etag.set(etag),
-                        PhotoRecord.renditions.set(renditions),
-                        PhotoRecord.updated_at.set(now_iso()),
-                        PhotoRecord.error.remove(),
-                        PhotoRecord.expires_at.remove(),
-                    ],
-                    condition=PhotoRecord.status == PENDING,
-                )
-                tx.update(counter, actions=counter_actions)
-        except TransactWriteError as exc:
-            if ddb.condition_failed(exc, 0):
-                return False  # the photo is no longer pending: see below
-            raise  # a conflict or throttling: retried by with_retries, then back to the queue
-        return True
-
-    if not ddb.with_retries(mark_ready):
+    ready = records.mark_ready(photo_id, owner, width=processed.width, height=processed.height, version=version,
+                               etag=etag, renditions=renditions, updated_at=now_iso())
+    if not ready:  # the photo is no longer pending: see _lost_race
         return _lost_race(photo_id, version)
     metrics.add_metric(name="PhotosProcessed", unit="Count", value=1)
-    record.status = READY
-    _announce_ready(record)
+    _announce_ready(dataclasses.replace(record, status=READY))
     return "ready"
 
 
@@ -180,10 +148,8 @@ def process_edit(job: dict) -> str:
     Every write is conditional on the photo still being ready (and, for an edit whose base version
     the API checked, still at that version), so an edit racing a delete never re-creates the row.
     """
-    model = bound(PhotoRecord)
-    try:
-        record = model.get(job["photo_id"], consistent_read=True)
-    except model.DoesNotExist:
+    record = records.get(job["photo_id"], consistent=True)
+    if record is None:
         return "photo-deleted"
     if record.status != READY:
         return "not-ready"
@@ -215,26 +181,10 @@ def process_edit(job: dict) -> str:
         message = getattr(exc, "message", str(exc))
         return _record_edit_error(record, f"Edit failed: {message}", "rejected")
     old_version = record.version
-    old_renditions = record.renditions.as_dict() if record.renditions else {}
+    old_renditions = record.renditions or {}
     renditions = _store_renditions(record.photo_id, version, processed)
-    condition = PhotoRecord.status == READY
-    if base is not None:
-        condition = condition & (PhotoRecord.version == base)
-    try:
-        record.update(
-            actions=[
-                PhotoRecord.width.set(processed.width),
-                PhotoRecord.height.set(processed.height),
-                PhotoRecord.version.set(version),
-                PhotoRecord.renditions.set(renditions),
-                PhotoRecord.updated_at.set(now_iso()),
-                PhotoRecord.error.remove(),
-            ],
-            condition=condition,
-        )
-    except UpdateError as exc:
-        if not ddb.condition_failed(exc):
-            raise
+    if not records.apply_edit(record.photo_id, width=processed.width, height=processed.height, version=version,
+                              renditions=renditions, updated_at=now_iso(), base_version=base):
         return _lost_race(record.photo_id, version)
     if old_version and old_version != version:
         _delete_version(record.photo_id, old_version)
@@ -245,29 +195,20 @@ def process_edit(job: dict) -> str:
     return "applied"
 
 
-def _record_edit_error(record: PhotoRecord, message: str, outcome: str) -> str:
+def _record_edit_error(record: Photo, message: str, outcome: str) -> str:
     """Show why an edit was not applied, on a photo that still exists and is ready (never re-create
-    a deleted one: an unconditional update would write a half item without an owner)."""
-    try:
-        record.update(actions=[PhotoRecord.error.set(message), PhotoRecord.updated_at.set(now_iso())],
-                      condition=PhotoRecord.status == READY)
-    except UpdateError as exc:
-        if not ddb.condition_failed(exc):
-            raise
+    a deleted one)."""
+    if not records.record_edit_error(record.photo_id, message, now_iso()):
         return "photo-deleted"
     return outcome
 
 
-def _discard_expired(record: PhotoRecord, upload: dict) -> str:
+def _discard_expired(record: Photo, upload: dict) -> str:
     """An upload that arrived after its photo expired: readers already treat the photo as gone, so
     it stays gone (the object and the record are removed; TTL would remove the record anyway)."""
     logger.info("upload for an expired pending photo: discarding it", extra={"photo_id": record.photo_id})
     aws.client("s3").delete_object(Bucket=upload["bucket"], Key=upload["key"])
-    try:
-        record.delete(condition=PhotoRecord.status == PENDING)
-    except DeleteError as exc:
-        if not ddb.condition_failed(exc):
-            raise
+    records.delete_if_pending(record.photo_id)
     return "expired"
 
 
@@ -279,11 +220,7 @@ def _lost_race(photo_id: str, version: str) -> str:
     renditions just written are unreachable: remove them, since a cleanup may have listed the
     photo's objects before they existed.
     """
-    model = bound(PhotoRecord)
-    try:
-        current = model.get(photo_id, consistent_read=True)
-    except model.DoesNotExist:
-        current = None
+    current = records.get(photo_id, consistent=True)
     if current is not None and current.status != DELETING and current.version == version:
         return "already-processed"
     _delete_version(photo_id, version)
@@ -316,23 +253,15 @@ def _delete_version(photo_id: str, version: str) -> None:
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": o["Key"]} for o in listed], "Quiet": True})
 
 
-def _mark_failed(record: PhotoRecord, message: str) -> str:
+def _mark_failed(record: Photo, message: str) -> str:
     logger.info("photo rejected", extra={"photo_id": record.photo_id, "reason": message})
-    try:
-        record.update(
-            actions=[PhotoRecord.status.set(FAILED), PhotoRecord.error.set(message),
-                     PhotoRecord.updated_at.set(now_iso()), PhotoRecord.expires_at.remove()],
-            condition=PhotoRecord.status == PENDING,
-        )
-    except UpdateError as exc:
-        if not ddb.condition_failed(exc):
-            raise
+    if not records.mark_failed(record.photo_id, message, now_iso()):
         return "already-processed"  # finished or deleted meanwhile
     metrics.add_metric(name="PhotosRejected", unit="Count", value=1)
     return "failed"
 
 
-def _announce_ready(record: PhotoRecord) -> None:
+def _announce_ready(record: Photo) -> None:
     """Tell the feed fan-out worker that a photo is ready (idempotent downstream)."""
     aws.client("sqs").send_message(
         QueueUrl=get_settings().fanout_queue_url,

@@ -184,19 +184,15 @@ def consume(action: str, subject: str) -> None:
     start = window_start(now, limit.window)
     key = quota_key(action, subject, start)
     _raise_if_remembered(key, action, limit, now)
-    from chalicelib.models import QuotaRecord, bound
+    from chalicelib.repositories import quotas as counts
 
-    item = bound(QuotaRecord)(key)
     try:
-        ddb.with_retries(lambda: item.update(
-            actions=[QuotaRecord.n.add(1), QuotaRecord.expires_at.set(start + limit.window + TTL_GRACE_SECONDS)],
-            condition=QuotaRecord.n.does_not_exist() | (QuotaRecord.n < limit.limit),
-        ))
+        counted = counts.add_if_below(key, limit.limit, start + limit.window + TTL_GRACE_SECONDS)
     except Exception as exc:
-        if ddb.condition_failed(exc):
-            _remember(key, start + limit.window)
-            raise _over(action, limit, now) from None
         _reraise(exc)
+    if not counted:
+        _remember(key, start + limit.window)
+        raise _over(action, limit, now)
 
 
 def ensure_below(action: str, subject: str) -> None:
@@ -211,16 +207,13 @@ def ensure_below(action: str, subject: str) -> None:
     start = window_start(now, limit.window)
     key = quota_key(action, subject, start)
     _raise_if_remembered(key, action, limit, now)
-    from chalicelib.models import QuotaRecord, bound
+    from chalicelib.repositories import quotas as counts
 
-    model = bound(QuotaRecord)
     try:
-        record = ddb.with_retries(lambda: model.get(key, consistent_read=True))
-    except model.DoesNotExist:
-        return
+        current = counts.count(key)
     except Exception as exc:
         _reraise(exc)
-    if int(record.n or 0) >= limit.limit:
+    if current >= limit.limit:
         _remember(key, start + limit.window)
         raise _over(action, limit, now)
 
@@ -229,12 +222,10 @@ def record(action: str, subject: str) -> None:
     """Count one ``action`` by ``subject`` unconditionally (the outcome already happened)."""
     limit = limit_of(action)
     start = window_start(clock(), limit.window)
-    from chalicelib.models import QuotaRecord, bound
+    from chalicelib.repositories import quotas as counts
 
-    item = bound(QuotaRecord)(quota_key(action, subject, start))
     try:
-        ddb.with_retries(lambda: item.update(actions=[
-            QuotaRecord.n.add(1), QuotaRecord.expires_at.set(start + limit.window + TTL_GRACE_SECONDS)]))
+        counts.add(quota_key(action, subject, start), start + limit.window + TTL_GRACE_SECONDS)
     except Exception as exc:
         _reraise(exc)
 

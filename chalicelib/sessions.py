@@ -21,34 +21,18 @@ the refresh token's validity, and the last of them lives one access-token validi
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
-from pynamodb.exceptions import GetError, PutError, UpdateError
-
-from chalicelib import ddb
 from chalicelib.errors import Unauthorized
-from chalicelib.models import RevokedTokenRecord, bound
+from chalicelib.repositories import sessions as records
+from chalicelib.repositories.sessions import Cutoff, session_key, user_key
 from chalicelib.tokens import AccessClaims
+
+__all__ = ["Cutoff", "check", "end_all_sessions", "end_session", "exempt_from", "note_sign_in", "refusal",
+           "session_key", "user_key"]
 
 #: RefreshTokenValidity (30 days) + AccessTokenValidity (60 minutes) of the app client in
 #: ``infra/stateful.yaml`` (a unit test keeps the two in step).
 SESSION_LIFETIME_SECONDS = 30 * 86400 + 60 * 60
-
-
-def session_key(session_id: str) -> str:
-    return f"session#{session_id}"
-
-
-def user_key(username: str) -> str:
-    return f"user#{username}"
-
-
-@dataclass(frozen=True)
-class Cutoff:
-    """A user's sign-out-everywhere moment (milliseconds) and the sessions begun just after it."""
-
-    at_ms: int
-    exempt_sessions: frozenset[str] = frozenset()
 
 
 def refusal(claims: AccessClaims, session_ended: bool, cutoff: Cutoff | None) -> str | None:
@@ -80,28 +64,11 @@ def exempt_from(cutoff: Cutoff | None, claims: AccessClaims, sign_in_started_ms:
     )
 
 
-def _live(record: RevokedTokenRecord | None, now: float) -> RevokedTokenRecord | None:
-    """Expired records count as absent: TTL deletion is lazy."""
-    return record if record is not None and record.expires_at > now else None
-
-
-def _cutoff(record: RevokedTokenRecord | None) -> Cutoff | None:
-    if record is None or record.cutoff_ms is None:
-        return None
-    return Cutoff(int(record.cutoff_ms), frozenset(record.exempt_sessions or ()))
-
-
 def check(claims: AccessClaims, now: float | None = None) -> None:
     """Refuse a verified token whose session ended; one consistent BatchGetItem, no cache."""
     now = time.time() if now is None else now
-    model = bound(RevokedTokenRecord)
-    wanted = [session_key(claims.session_id), user_key(claims.username)]
-    try:
-        found = {r.token_id: r for r in model.batch_get(wanted, consistent_read=True)}
-    except GetError as exc:
-        raise ddb.translate(exc) from exc  # throttled: a 503, and public routes serve anonymously
-    session = _live(found.get(wanted[0]), now)
-    reason = refusal(claims, session is not None, _cutoff(_live(found.get(wanted[1]), now)))
+    session_ended, cutoff = records.revocations(claims.session_id, claims.username, now)
+    reason = refusal(claims, session_ended, cutoff)
     if reason:
         raise Unauthorized(reason)
 
@@ -109,10 +76,7 @@ def check(claims: AccessClaims, now: float | None = None) -> None:
 def end_session(claims: AccessClaims, now: float | None = None) -> None:
     """End the token's session: every access token of its sign-in, past and future (idempotent)."""
     now = time.time() if now is None else now
-    bound(RevokedTokenRecord)(
-        session_key(claims.session_id), username=claims.username,
-        expires_at=int(now) + SESSION_LIFETIME_SECONDS,
-    ).save()
+    records.end_session(claims.session_id, claims.username, int(now) + SESSION_LIFETIME_SECONDS)
 
 
 def end_all_sessions(username: str, now_ms: int | None = None) -> int:
@@ -121,36 +85,15 @@ def end_all_sessions(username: str, now_ms: int | None = None) -> int:
     A cut-off never moves backwards (two concurrent calls leave the later one).
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    model = bound(RevokedTokenRecord)
-    record = model(
-        user_key(username), username=username, cutoff_ms=now_ms,
-        expires_at=now_ms // 1000 + SESSION_LIFETIME_SECONDS + 1,
-    )
-    try:
-        record.save(condition=model.cutoff_ms.does_not_exist() | (model.cutoff_ms < now_ms))
-    except PutError as exc:
-        if not ddb.condition_failed(exc):
-            raise
+    records.raise_cutoff(username, now_ms, now_ms // 1000 + SESSION_LIFETIME_SECONDS + 1)
     return now_ms
 
 
 def note_sign_in(claims: AccessClaims, started_ms: int) -> None:
     """List a new sign-in as after the user's cut-off when it falls in the cut-off's second."""
-    model = bound(RevokedTokenRecord)
     for _ in range(3):  # a newer cut-off written meanwhile is judged afresh
-        try:
-            record = model.get(user_key(claims.username), consistent_read=True)
-        except model.DoesNotExist:
-            return
-        cutoff = _cutoff(record)
+        cutoff = records.cutoff(claims.username)
         if not exempt_from(cutoff, claims, started_ms):
             return
-        try:
-            record.update(
-                actions=[model.exempt_sessions.add({claims.session_id})],
-                condition=model.cutoff_ms == cutoff.at_ms,
-            )
+        if records.exempt(claims.username, claims.session_id, cutoff.at_ms):
             return
-        except UpdateError as exc:
-            if not ddb.condition_failed(exc):
-                raise

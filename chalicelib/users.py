@@ -1,19 +1,25 @@
 """Accounts and profiles: sign-up ties a Cognito identity to a profile row."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import PutError
-
-from chalicelib import counters, ddb, identity, quotas
+from chalicelib import identity, quotas
 from chalicelib.errors import UsernameTaken, UserNotFound
-from chalicelib.models import UserRecord, bound
+from chalicelib.repositories import counters
+from chalicelib.repositories import users as profiles
+from chalicelib.repositories.counters import FOLLOWERS, FOLLOWING, PHOTOS
+from chalicelib.repositories.users import User
 
-FOLLOWERS, FOLLOWING, PHOTOS = "followers", "following", "photos"
+__all__ = ["FOLLOWERS", "FOLLOWING", "PHOTOS", "User"]
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _new_user(username: str, email: str | None) -> User:
+    return User(username, email=email, display_name=username, bio="", created_at=now_iso())
 
 
 def sign_up(username: str, email: str, password: str, client_ip: str) -> dict:
@@ -23,54 +29,46 @@ def sign_up(username: str, email: str, password: str, client_ip: str) -> dict:
     """
     quotas.consume(quotas.SIGNUPS, client_ip)
     confirmed = identity.sign_up(username, email, password)
-    record = bound(UserRecord)(username, email=email, display_name=username, bio="", created_at=now_iso())
-    try:
-        record.save(condition=UserRecord.username.does_not_exist())
-    except PutError as exc:
-        if ddb.condition_failed(exc):
-            raise UsernameTaken("That username is taken.") from exc
-        raise
+    if not profiles.create(_new_user(username, email)):
+        raise UsernameTaken("That username is taken.")
     return {"username": username, "confirmed": confirmed}
 
 
 def ensure_profile(username: str, email: str | None = None) -> None:
     """Create a missing profile (heals a sign-up whose profile write failed after Cognito's)."""
-    record = bound(UserRecord)(username, email=email, display_name=username, bio="", created_at=now_iso())
-    try:
-        record.save(condition=UserRecord.username.does_not_exist())
-    except PutError as exc:
-        if not ddb.condition_failed(exc):
-            raise
+    profiles.create(_new_user(username, email))
 
 
-def get_record(username: str) -> UserRecord:
-    model = bound(UserRecord)
-    try:
-        return model.get(username.lower())
-    except model.DoesNotExist:
-        raise UserNotFound(f"No user named {username!r}.") from None
+def get_record(username: str) -> User:
+    found = profiles.get(username.lower())
+    if found is None:
+        raise UserNotFound(f"No user named {username!r}.")
+    return found
+
+
+def display_names(usernames: Iterable[str]) -> dict[str, str]:
+    """Display names of several users (the username if none is set)."""
+    return profiles.display_names(usernames)
 
 
 def profile(username: str) -> dict:
     """The public profile with exact follower, following and photo counts."""
-    record = get_record(username)
-    totals = counters.read_totals([(kind, record.username) for kind in (FOLLOWERS, FOLLOWING, PHOTOS)])
-    return _profile_view(record, {kind: total for (kind, _), total in totals.items()})
+    return _profile(get_record(username))
 
 
 def update_profile(username: str, display_name: str | None, bio: str | None) -> dict:
     record = get_record(username)
-    actions = []
-    if display_name is not None:
-        actions.append(UserRecord.display_name.set(display_name or username))
-    if bio is not None:
-        actions.append(UserRecord.bio.set(bio))
-    if actions:
-        record.update(actions=actions, condition=UserRecord.username.exists())
+    if not profiles.update(record.username, None if display_name is None else (display_name or username), bio):
+        raise UserNotFound(f"No user named {username!r}.")
     return profile(username)
 
 
-def _profile_view(record: UserRecord, counts: dict[str, int]) -> dict:
+def _profile(record: User) -> dict:
+    totals = counters.read_totals([(kind, record.username) for kind in (FOLLOWERS, FOLLOWING, PHOTOS)])
+    return _profile_view(record, {kind: total for (kind, _), total in totals.items()})
+
+
+def _profile_view(record: User, counts: dict[str, int]) -> dict:
     return {
         "username": record.username,
         "display_name": record.display_name or record.username,

@@ -6,7 +6,8 @@ import uuid
 import boto3
 import pytest
 
-from chalicelib import aws, counters, keys, settings
+from chalicelib import aws, keys, settings
+from chalicelib.repositories import counters
 
 HOME, OTHER = "us-east-1", "eu-west-1"
 

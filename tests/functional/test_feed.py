@@ -14,7 +14,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from api_helpers import body_of, call, member
-from chalicelib import feed, keys, settings, social
+from chalicelib import celebrities, feed, follows, keys, settings
 from chalicelib.models import FanoutJobRecord, FeedItemRecord, PhotoRecord, bound
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -85,25 +85,25 @@ def social_client(client, monkeypatch: pytest.MonkeyPatch):
     """The API with a low celebrity threshold (3 followers) and an empty registry cache."""
     monkeypatch.setenv("CELEBRITY_FOLLOWER_THRESHOLD", str(THRESHOLD))
     settings.reset_settings()
-    social.reset_cache()
+    celebrities.reset_cache()
     yield client
-    social.reset_cache()
+    celebrities.reset_cache()
 
 
 @pytest.fixture
 def worker_client(client):
     """The API with the default celebrity threshold (authors with a few followers are pushed)."""
-    social.reset_cache()
+    celebrities.reset_cache()
     yield client
-    social.reset_cache()
+    celebrities.reset_cache()
 
 
 def celebrity(client) -> tuple[str, str]:
     """A user with enough followers to be a celebrity (registered by the follow that crossed it)."""
     star, token = member(client)
     for _ in range(THRESHOLD):
-        social.follow(member(client, log_in=False)[0], star)
-    assert star in social.celebrities()
+        follows.follow(member(client, log_in=False)[0], star)
+    assert star in celebrities.celebrities()
     return star, token
 
 
@@ -179,7 +179,7 @@ def test_fan_out_resumes_after_a_crash_mid_way_without_rewriting_feeds(worker_cl
     author, author_token = member(client)
     fans = [member(client, log_in=False)[0] for _ in range(8)]
     for fan in fans:
-        social.follow(fan, author)
+        follows.follow(fan, author)
     photo = post_ready_photo(client, author_token)
     monkeypatch.setattr(feed, "PAGE_SIZE", 3)
     real_write = feed._write_feed_items
@@ -217,10 +217,10 @@ def test_fan_out_hands_the_rest_to_a_continuation_message_after_its_budget(worke
     client = worker_client
     # Given an author with 7 followers on two shards and a budget of 4 feeds per invocation
     author, author_token = member(client)
-    social.reshard_user(author, 2)
+    follows.reshard_user(author, 2)
     fans = [member(client, log_in=False)[0] for _ in range(7)]
     for fan in fans:
-        social.follow(fan, author)
+        follows.follow(fan, author)
     photo = post_ready_photo(client, author_token)
     monkeypatch.setattr(feed, "PAGE_SIZE", 2)
     monkeypatch.setattr(feed, "MAX_FOLLOWERS_PER_INVOCATION", 4)

@@ -11,7 +11,8 @@ import pytest
 from api_helpers import body_of, call, member, new_username
 from faults import dynamodb_client, intercept
 
-from chalicelib import counters, keys, social
+from chalicelib import celebrities, follows, keys, likes
+from chalicelib.repositories import counters
 from chalicelib.models import GraphEdgeRecord, PhotoRecord, bound
 from chalicelib.users import FOLLOWERS
 
@@ -55,9 +56,9 @@ def all_pages(client, path: str, limit: int) -> list[list[str]]:
 
 @pytest.fixture(autouse=True)
 def _fresh_registry_cache():
-    social.reset_cache()
+    celebrities.reset_cache()
     yield
-    social.reset_cache()
+    celebrities.reset_cache()
 
 
 # --- follow / unfollow --------------------------------------------------------------------------
@@ -86,11 +87,11 @@ def test_concurrent_duplicate_follows_count_once(client):
     def duplicate_commits_first(_params: dict) -> None:
         if not duplicates:
             duplicates.append(1)
-            social.follow(alice, bob)
+            follows.follow(alice, bob)
 
     # When alice's follow is sent
     with intercept(dynamodb_client(GraphEdgeRecord), "TransactWriteItems", duplicate_commits_first):
-        social.follow(alice, bob)
+        follows.follow(alice, bob)
     # Then both succeeded and exactly one follow was counted
     assert profile(client, bob)["followers"] == 1
     assert profile(client, alice)["following"] == 1
@@ -157,10 +158,10 @@ def test_counts_stay_exact_after_a_mix_of_follows_and_unfollows(client):
 def test_followers_listing_paginates_across_shards_without_duplicates_or_gaps(client):
     # Given a user whose followers are spread over 8 shards, and 25 followers
     star, _ = member(client)
-    assert social.reshard_user(star, 8) == 8
+    assert follows.reshard_user(star, 8) == 8
     fans = sorted(member(client, log_in=False)[0] for _ in range(25))
     for fan in fans:
-        social.follow(fan, star)  # the service call behind PUT /follow (tokens for 25 users add nothing)
+        follows.follow(fan, star)  # the service call behind PUT /follow (tokens for 25 users add nothing)
     # (the edges really are spread over several shards)
     per_shard = [len(list(bound(GraphEdgeRecord).query(keys.followers_pk(star, shard)))) for shard in range(8)]
     assert sum(per_shard) == 25 and sum(1 for n in per_shard if n) > 1
@@ -234,7 +235,7 @@ def test_counts_stay_exact_across_resharding_a_hot_counter(client):
         call(client, "PUT", f"/photos/{photo_id}/like", token=token)
     assert profile(client, star)["followers"] == 3
     # When the user (followers list, followers counter, recent photos' like counters) is resharded
-    assert social.reshard_user(star, 32) == 32
+    assert follows.reshard_user(star, 32) == 32
     assert counters.shard_count("likes", photo_id) == 32
     # And more follows, likes and an unfollow of a pre-reshard edge happen
     for _, token in fans[3:]:
@@ -252,7 +253,7 @@ def test_counts_stay_exact_across_resharding_a_hot_counter(client):
 
 def test_a_follow_crossing_a_boundary_reshards_and_registers_a_celebrity(client, monkeypatch):
     # Given small boundaries: 2 followers need 8 shards, 3 make a celebrity
-    monkeypatch.setattr(social, "SHARD_STEPS", ((2, 1), (10, 8)))
+    monkeypatch.setattr(follows, "SHARD_STEPS", ((2, 1), (10, 8)))
     monkeypatch.setenv("CELEBRITY_FOLLOWER_THRESHOLD", "3")
     from chalicelib import settings
 
@@ -265,16 +266,16 @@ def test_a_follow_crossing_a_boundary_reshards_and_registers_a_celebrity(client,
     # When the second pushes the count over the boundary / Then the user is resharded
     call(client, "PUT", f"/users/{star}/follow", token=fans[1][1])
     assert counters.shard_count(FOLLOWERS, star) == 8
-    assert star not in social.celebrities()
+    assert star not in celebrities.celebrities()
     # When the third follow arrives (sampled check is forced) / Then she joins every registry copy
-    monkeypatch.setattr(social.random, "random", lambda: 0.0)
+    monkeypatch.setattr(celebrities.random, "random", lambda: 0.0)
     call(client, "PUT", f"/users/{star}/follow", token=fans[2][1])
-    assert star in social.celebrities()
-    social.reset_cache()
+    assert star in celebrities.celebrities()
+    celebrities.reset_cache()
     for copy in range(8):
-        monkeypatch.setattr(social.random, "randrange", lambda n, copy=copy: copy)
-        social.reset_cache()
-        assert star in social.celebrities()
+        monkeypatch.setattr(celebrities.random, "randrange", lambda n, copy=copy: copy)
+        celebrities.reset_cache()
+        assert star in celebrities.celebrities()
     assert profile(client, star)["followers"] == 3
 
 
@@ -309,7 +310,7 @@ def test_concurrent_duplicate_likes_count_once(client):
     def duplicate_commits_first(_params: dict) -> None:
         if not raced:
             raced.append(True)
-            duplicates.append(social.like(fan, photo_id))
+            duplicates.append(likes.like(fan, photo_id))
 
     # When the fan's like is sent
     with intercept(dynamodb_client(GraphEdgeRecord), "TransactWriteItems", duplicate_commits_first):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import planner
-from chalicelib import social
+from chalicelib import follows as social
 
 WORKLOAD = json.loads(planner.WORKLOAD.read_text())
 PRICES = json.loads(planner.PRICES.read_text())

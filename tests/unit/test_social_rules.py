@@ -5,7 +5,8 @@ import random
 
 import pytest
 
-from chalicelib.social import MAX_SHARDS, merge_page, shards_for, should_check_count
+from chalicelib.follows import MAX_SHARDS, shards_for, should_check_count
+from chalicelib.listings import merge_page
 
 
 def key(value: str) -> str:

@@ -12,8 +12,11 @@ import random
 from pynamodb.exceptions import UpdateError
 
 from chalicelib import ddb, keys
-from chalicelib.models import CounterRecord, bound
+from chalicelib.models import CounterRecord, bound, reading
 from chalicelib.settings import get_settings
+
+#: The counter kinds (users' followers, following and photos; photos' likes).
+FOLLOWERS, FOLLOWING, PHOTOS, LIKES = "followers", "following", "photos", "likes"
 
 
 def regions() -> tuple[str, ...]:
@@ -24,7 +27,7 @@ def regions() -> tuple[str, ...]:
 
 def shard_count(kind: str, entity: str) -> int:
     """How many shards per region the counter is spread over (default from settings)."""
-    model = bound(CounterRecord)
+    model = reading(CounterRecord)
     try:
         meta = model.get(keys.counter_meta_id(kind, entity), attributes_to_get=["shards"])
     except model.DoesNotExist:
@@ -33,7 +36,8 @@ def shard_count(kind: str, entity: str) -> int:
 
 
 def increment_action(kind: str, entity: str, delta: int = 1, shards: int | None = None):
-    """A PynamoDB update on one random shard of the caller's region, for use in transactions."""
+    """A PynamoDB update on one random shard of the caller's region, for the repositories' transactions
+    (``tx.update(item, actions=actions)``)."""
     count = shards if shards is not None else shard_count(kind, entity)
     shard = random.randrange(count)
     item = bound(CounterRecord)(keys.counter_shard_id(kind, entity, get_settings().region, shard))
@@ -52,7 +56,7 @@ def read(kind: str, entity: str) -> int:
 
 def read_totals(counters: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Exact totals of several ``(kind, entity)`` counters in two BatchGetItem round trips."""
-    model = bound(CounterRecord)
+    model = reading(CounterRecord)
     default = get_settings().counter_default_shards
     meta_ids = {keys.counter_meta_id(kind, entity): (kind, entity) for kind, entity in counters}
     shard_counts = {counter: default for counter in counters}

@@ -1,0 +1,56 @@
+"""Like edges (``GraphTable``, ``pk=liked#{user}``, ``sk=photo_id``) and their counts.
+
+A like and its counter increment are one ``TransactWriteItems`` that also checks the photo is still
+ready, and the edge's put (delete) is conditional, so a repeated like (unlike) counts once.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pynamodb.exceptions import TransactWriteError
+
+from chalicelib import ddb, keys
+from chalicelib.errors import PhotoNotFound
+from chalicelib.lifecycle import READY
+from chalicelib.models import GraphEdgeRecord, PhotoRecord, bound, reading
+from chalicelib.repositories import _tx, counters
+from chalicelib.repositories.counters import LIKES
+
+_TRANSACTION_ATTEMPTS = 4
+
+
+def set_like(user: str, photo_id: str, liked: bool, created_at: str) -> bool:
+    """Record (or withdraw) ``user``'s like of a ready photo; False if it was already so.
+
+    :class:`PhotoNotFound` if the photo stopped being ready (deleted) meanwhile.
+    """
+    graph = bound(GraphEdgeRecord)
+    photos_model = bound(PhotoRecord)
+
+    def write() -> bool:
+        edge = graph(keys.liked_pk(user), photo_id, created_at=created_at)
+        counter, actions = counters.increment_action(LIKES, photo_id, 1 if liked else -1)
+        try:
+            with _tx.transaction(graph) as tx:
+                tx.condition_check(photos_model, photo_id, condition=PhotoRecord.status == READY)
+                if liked:
+                    tx.save(edge, condition=GraphEdgeRecord.pk.does_not_exist())
+                else:
+                    tx.delete(edge, condition=GraphEdgeRecord.pk.exists())
+                tx.update(counter, actions=actions)
+        except TransactWriteError as exc:
+            if ddb.condition_failed(exc, 0):
+                raise PhotoNotFound(f"No photo with id {photo_id!r}.") from None  # deleted meanwhile
+            raise
+        return True
+
+    return bool(_tx.run(write, already_done=1, attempts=_TRANSACTION_ATTEMPTS))
+
+
+def liked(user: str, photo_ids: Iterable[str]) -> set[str]:
+    """Which of ``photo_ids`` ``user`` liked (one BatchGetItem on the user's liked partition)."""
+    wanted = sorted(set(photo_ids))
+    if not wanted:
+        return set()
+    pk = keys.liked_pk(user)
+    return {r.sk for r in reading(GraphEdgeRecord).batch_get([(pk, p) for p in wanted], attributes_to_get=["pk", "sk"])}

@@ -1,0 +1,260 @@
+"""Photo records (``PhotosTable`` and its ``by_owner`` index) and their lifecycle writes.
+
+Every state change is conditional on the state it moves from (see :mod:`chalicelib.lifecycle`), and
+answers False when that state is gone (a concurrent delivery, edit or delete won) instead of raising.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
+
+from chalicelib import ddb
+from chalicelib.lifecycle import DELETING, FAILED, PENDING, READY
+from chalicelib.models import PhotoRecord, bound, reading
+from chalicelib.repositories import _tx, counters
+from chalicelib.repositories.counters import PHOTOS
+
+
+@dataclass(frozen=True)
+class Photo:
+    photo_id: str
+    owner: str
+    owner_sort: str
+    status: str
+    content_type: str
+    declared_size: int
+    created_at: str
+    caption: str | None = None
+    error: str | None = None
+    updated_at: str | None = None
+    width: int | None = None
+    height: int | None = None
+    original_width: int | None = None
+    original_height: int | None = None
+    version: str | None = None
+    original_etag: str | None = None
+    renditions: dict | None = None
+    expires_at: int | None = None
+    correlation_id: str | None = None
+
+
+_FIELDS = [f.name for f in fields(Photo)]
+
+
+def _photo(record: PhotoRecord) -> Photo:
+    values = {name: getattr(record, name) for name in _FIELDS}
+    values["renditions"] = record.renditions.as_dict() if record.renditions else None
+    for name in ("declared_size", "width", "height", "original_width", "original_height", "expires_at"):
+        if values[name] is not None:
+            values[name] = int(values[name])
+    return Photo(**values)
+
+
+def _key(photo_id: str) -> PhotoRecord:
+    return bound(PhotoRecord)(photo_id)
+
+
+def _conditional_update(photo_id: str, actions: list, condition) -> bool:
+    try:
+        _key(photo_id).update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if ddb.condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+def get(photo_id: str, consistent: bool = False) -> Photo | None:
+    model = bound(PhotoRecord) if consistent else reading(PhotoRecord)
+    try:
+        return _photo(model.get(photo_id, consistent_read=consistent))
+    except model.DoesNotExist:
+        return None
+
+
+def batch_get(photo_ids: list[str]) -> dict[str, Photo]:
+    """Several photos in one BatchGetItem, by id (missing ones left out)."""
+    if not photo_ids:
+        return {}
+    return {r.photo_id: _photo(r) for r in reading(PhotoRecord).batch_get(photo_ids)}
+
+
+def count_pending(owner: str, created_since: str, now: int) -> int:
+    """How many of ``owner``'s photos created since ``created_since`` are pending and not expired
+    (one COUNT query of the owner index; expired pending rows are filtered, TTL deletion is lazy)."""
+    from pynamodb.expressions.operand import Path
+
+    expires_at = Path("expires_at")
+    return bound(PhotoRecord).by_owner.count(
+        owner,
+        range_key_condition=PhotoRecord.owner_sort >= created_since,
+        filter_condition=(PhotoRecord.status == PENDING) & (expires_at.does_not_exist() | (expires_at > now)),
+    )
+
+
+def list_ready(owner: str, limit: int, start: dict | None) -> tuple[list[Photo], dict | None]:
+    """A page of ``owner``'s ready photos, newest first, and the position after it (None at the end)."""
+    results = reading(PhotoRecord).by_owner.query(
+        owner, scan_index_forward=False, filter_condition=PhotoRecord.status == READY,
+        last_evaluated_key=start, page_size=limit,
+    )
+    items, next_key = [], None
+    for record in results:
+        items.append(_photo(record))
+        if len(items) == limit:
+            next_key = {"photo_id": {"S": record.photo_id}, "owner": {"S": record.owner},
+                        "owner_sort": {"S": record.owner_sort}}
+            break
+    return items, next_key
+
+
+def ready_after(owner: str, since: str, limit: int) -> list[Photo]:
+    """``owner``'s ready photos created after ``since`` (``created_at#photo_id``), newest first."""
+    return [_photo(r) for r in reading(PhotoRecord).by_owner.query(
+        owner, range_key_condition=PhotoRecord.owner_sort > since, scan_index_forward=False,
+        filter_condition=PhotoRecord.status == READY, limit=limit)]
+
+
+def ready_before(owner: str, frontier: str | None, limit: int) -> list[Photo]:
+    """Up to ``limit`` of ``owner``'s ready photos sorting before ``frontier``, newest first."""
+    condition = PhotoRecord.owner_sort < frontier if frontier else None
+    return [_photo(r) for r in reading(PhotoRecord).by_owner.query(
+        owner, range_key_condition=condition, scan_index_forward=False,
+        filter_condition=PhotoRecord.status == READY, limit=limit, page_size=limit)]
+
+
+def recent_ids(owner: str, limit: int) -> list[str]:
+    """Ids of ``owner``'s ``limit`` newest photos (any status)."""
+    return [r.photo_id for r in reading(PhotoRecord).by_owner.query(
+        owner, scan_index_forward=False, limit=limit, attributes_to_get=["photo_id"])]
+
+
+# --- writes ---------------------------------------------------------------------------------------
+
+def create(photo: Photo) -> None:
+    """Write a new (pending) photo; its id is fresh, so an existing item is an error."""
+    values = {name: getattr(photo, name) for name in _FIELDS if name != "photo_id" and getattr(photo, name) is not None}
+    bound(PhotoRecord)(photo.photo_id, **values).save(condition=PhotoRecord.photo_id.does_not_exist())
+
+
+def set_caption(photo_id: str, owner: str, caption: str, updated_at: str) -> bool:
+    """Set the caption of ``owner``'s photo; False if it is gone or being deleted (never re-created)."""
+    return _conditional_update(
+        photo_id, [PhotoRecord.caption.set(caption), PhotoRecord.updated_at.set(updated_at)],
+        (PhotoRecord.owner == owner) & (PhotoRecord.status != DELETING))
+
+
+def start_deleting(photo: Photo, updated_at: str) -> bool:
+    """Move ``photo`` to ``deleting`` if its status is still ``photo.status``; False if it changed.
+
+    A ready photo is uncounted from its owner's photos in the same transaction (exactly once).
+    """
+    actions = [PhotoRecord.status.set(DELETING), PhotoRecord.updated_at.set(updated_at)]
+    model = bound(PhotoRecord)
+
+    def uncount_and_mark() -> None:
+        counter, counter_actions = counters.increment_action(PHOTOS, photo.owner, -1)
+        with _tx.transaction(model) as tx:
+            tx.update(model(photo.photo_id), actions=actions, condition=PhotoRecord.status == READY)
+            tx.update(counter, actions=counter_actions)
+
+    def mark() -> None:
+        model(photo.photo_id).update(actions=actions, condition=PhotoRecord.status == photo.status)
+
+    try:
+        ddb.with_retries(uncount_and_mark if photo.status == READY else mark)
+    except (TransactWriteError, UpdateError) as exc:
+        if ddb.condition_failed(exc, 0):
+            return False
+        raise
+    return True
+
+
+def mark_ready(photo_id: str, owner: str, *, width: int, height: int, version: str, etag: str,
+               renditions: dict, updated_at: str) -> bool:
+    """Pending → ready with its renditions, counted in the owner's photos in the same transaction.
+
+    False if the photo is no longer pending (finished by another delivery, deleted, expired).
+    """
+    model = bound(PhotoRecord)
+
+    def write() -> bool:
+        # A fresh counter shard per attempt: a conflict on one hot shard need not repeat.
+        counter, counter_actions = counters.increment_action(PHOTOS, owner, 1)
+        with _tx.transaction(model) as tx:
+            tx.update(
+                model(photo_id),
+                actions=[
+                    PhotoRecord.status.set(READY),
+                    PhotoRecord.width.set(width),
+                    PhotoRecord.height.set(height),
+                    PhotoRecord.original_width.set(width),
+                    PhotoRecord.original_height.set(height),
+                    PhotoRecord.version.set(version),
+                    PhotoRecord.original_etag.set(etag),
+                    PhotoRecord.renditions.set(renditions),
+                    PhotoRecord.updated_at.set(updated_at),
+                    PhotoRecord.error.remove(),
+                    PhotoRecord.expires_at.remove(),
+                ],
+                condition=PhotoRecord.status == PENDING,
+            )
+            tx.update(counter, actions=counter_actions)
+        return True
+
+    return bool(_tx.run(write, already_done=0))
+
+
+def apply_edit(photo_id: str, *, width: int, height: int, version: str, renditions: dict, updated_at: str,
+               base_version: str | None) -> bool:
+    """Point a ready photo (still at ``base_version`` when given) at a new version; False if not."""
+    condition = PhotoRecord.status == READY
+    if base_version is not None:
+        condition = condition & (PhotoRecord.version == base_version)
+    return _conditional_update(photo_id, [
+        PhotoRecord.width.set(width),
+        PhotoRecord.height.set(height),
+        PhotoRecord.version.set(version),
+        PhotoRecord.renditions.set(renditions),
+        PhotoRecord.updated_at.set(updated_at),
+        PhotoRecord.error.remove(),
+    ], condition)
+
+
+def record_edit_error(photo_id: str, message: str, updated_at: str) -> bool:
+    """Show why an edit was not applied on a photo that is still ready; False if it is not (an
+    unconditional update would re-create a deleted photo as a half item without an owner)."""
+    return _conditional_update(photo_id, [PhotoRecord.error.set(message), PhotoRecord.updated_at.set(updated_at)],
+                               PhotoRecord.status == READY)
+
+
+def mark_failed(photo_id: str, message: str, updated_at: str) -> bool:
+    """Pending → failed with the reason; False if no longer pending."""
+    return _conditional_update(
+        photo_id,
+        [PhotoRecord.status.set(FAILED), PhotoRecord.error.set(message), PhotoRecord.updated_at.set(updated_at),
+         PhotoRecord.expires_at.remove()],
+        PhotoRecord.status == PENDING)
+
+
+def _delete_if(photo_id: str, status: str) -> bool:
+    try:
+        _key(photo_id).delete(condition=PhotoRecord.status == status)
+    except DeleteError as exc:
+        if ddb.condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def delete_if_pending(photo_id: str) -> bool:
+    return _delete_if(photo_id, PENDING)
+
+
+def delete_if_deleting(photo_id: str) -> bool:
+    """Remove the record of a photo being deleted; False if gone already or not ``deleting``."""
+    return _delete_if(photo_id, DELETING)
+
