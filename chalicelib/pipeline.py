@@ -227,6 +227,7 @@ def process_edit(job: dict) -> str:
                 PhotoRecord.height.set(processed.height),
                 PhotoRecord.version.set(version),
                 PhotoRecord.renditions.set(renditions),
+                PhotoRecord.applied_edits.set(json.dumps(job["edits"], sort_keys=True)),
                 PhotoRecord.updated_at.set(now_iso()),
                 PhotoRecord.error.remove(),
             ],
