@@ -104,11 +104,16 @@ def run_journey(journey: Journey) -> None:
     api("GET", "/me", token=reader_token)
     api("PATCH", "/me", {"display_name": "Reader"}, token=reader_token)
     api("POST", "/auth/login", {"username": reader, "password": "WrongPassw0rd"}, expect=401)
-    # Two ready photos, then the reader follows the author (backfill), the fan-out runs
+    # A ready photo; the reader and a fan follow the author (backfill); a second photo is fanned
+    # out to both, one feed per invocation (a continuation message); an upload that is no image fails
     first = journey.upload(author_token, author, jpeg(640, 480))
-    journey.upload(author_token, author, jpeg(320, 240))
     api("PUT", f"/users/{author}/follow", token=reader_token)
+    _fan, fan_token = member(journey.client)
+    api("PUT", f"/users/{author}/follow", token=fan_token)
     journey.drain()
+    journey.upload(author_token, author, jpeg(320, 240))
+    journey.drain()
+    journey.upload(author_token, author, b"this is not an image" * 10)
     # Reads: feed, listings (with a cursor to the next page), photo (anonymous and signed in), profile
     page = body_of(api("GET", "/feed?limit=1", token=reader_token))
     assert page["items"] and page["next_cursor"], page
@@ -156,6 +161,10 @@ def recorded(client, deployed, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, T
     monkeypatch.setenv("CDN_DISTRIBUTION_ID", distribution_id)
     settings.reset_settings()
     social.reset_cache()
+    from chalicelib import feed
+
+    monkeypatch.setattr(feed, "PAGE_SIZE", 1)  # small pages and budget: the fan-out's continuation runs too
+    monkeypatch.setattr(feed, "MAX_FOLLOWERS_PER_INVOCATION", 1)
     recorder = CallRecorder().install(monkeypatch)
     # The authorizer is its own Lambda function in AWS: API Gateway invokes it before the API function.
     from chalice import local as chalice_local
