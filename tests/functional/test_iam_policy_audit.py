@@ -145,6 +145,15 @@ def run_journey(journey: Journey) -> None:
 
 # --- fixtures -----------------------------------------------------------------------------------
 
+@pytest.fixture(autouse=True)
+def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The namespace Lambda gives Powertools at import (as in test_photo_lifecycle.py): the shared
+    ``Metrics`` may have been created, at collection, without ``POWERTOOLS_METRICS_NAMESPACE``."""
+    from chalicelib.observability import metrics
+
+    monkeypatch.setattr(metrics, "namespace", "Photoscale")
+
+
 @pytest.fixture
 def recorded(client, deployed, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, Target]:
     """The journey's AWS calls per function, and the deploy target this stack corresponds to."""
