@@ -120,6 +120,7 @@ class PhotoRecord(_Table):
     expires_at = NumberAttribute(null=True)
     pending_edits = UnicodeSetAttribute(null=True)
     correlation_id = UnicodeAttribute(null=True)
+    applied_edits = UnicodeAttribute(null=True)  # JSON: the edits the current version was rendered with
 
 
 def bound(model: type[_Table]) -> type[_Table]:

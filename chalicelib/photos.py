@@ -76,6 +76,8 @@ def photo_view(record: Photo, likes: int = 0) -> dict:
         view["version"] = record.version
     if record.original_width and record.original_height:
         view["frame"] = {"width": int(record.original_width), "height": int(record.original_height)}
+    if record.applied_edits:  # the current version's edits, in the frame's pixels (a new edit replaces them)
+        view["edits"] = json.loads(record.applied_edits)
     return view
 
 

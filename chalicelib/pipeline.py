@@ -184,7 +184,8 @@ def process_edit(job: dict) -> str:
     old_renditions = record.renditions or {}
     renditions = _store_renditions(record.photo_id, version, processed)
     if not records.apply_edit(record.photo_id, width=processed.width, height=processed.height, version=version,
-                              renditions=renditions, updated_at=now_iso(), base_version=base):
+                              renditions=renditions, applied_edits=json.dumps(job["edits"], sort_keys=True),
+                              updated_at=now_iso(), base_version=base):
         return _lost_race(record.photo_id, version)
     if old_version and old_version != version:
         _delete_version(record.photo_id, old_version)

@@ -1,12 +1,15 @@
 """``chalice local`` with API Gateway's authorizer and gateway-response behaviour.
 
-Local stand-in, dev-only. Two things API Gateway does that chalice local does not:
+Local stand-in, dev-only. Three things API Gateway does that chalice local does not:
 
 1. A built-in authorizer that raises ``Exception("Unauthorized")`` makes API Gateway answer 401.
    Chalice local instead lets the exception escape and drops the connection.
 2. Errors produced by API Gateway itself (401 from the authorizer, 403 denied, unknown route) use
    the gateway responses that ``infra/post_deploy.py`` installs from ``infra/gateway_responses.json``.
    Here the same file shapes the same errors, so clients see identical bodies in both places.
+3. An authorizer that raises anything else (its key set or the sessions table is down) is API
+   Gateway's ``AuthorizerConfigurationException``: gateway response ``AUTHORIZER_CONFIGURATION_ERROR``,
+   which our file (like ``AUTHORIZER_FAILURE``) turns into a 503 with ``Retry-After``.
 
 Run exactly like the real command: ``python -m devstack.chalice_local local --stage local --port 8001``.
 """
@@ -14,21 +17,18 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from chalice import local as chalice_local
 
-GATEWAY_RESPONSES = Path(__file__).resolve().parent.parent / "infra" / "gateway_responses.json"
-
-
-def _gateway_responses() -> dict:
-    return json.loads(GATEWAY_RESPONSES.read_text())
+from infra.post_deploy import load_gateway_responses
 
 
 def _response_type(error: chalice_local.LocalGatewayException) -> str:
     body = error.body or b""
     if isinstance(error, chalice_local.NotAuthorizedError):
         return "UNAUTHORIZED"
+    if isinstance(error, AuthorizerFailure):
+        return "AUTHORIZER_CONFIGURATION_ERROR"
     if b"Missing Authentication Token" in body:
         return "MISSING_AUTHENTICATION_TOKEN"
     if isinstance(error, chalice_local.ForbiddenError):
@@ -58,13 +58,13 @@ def install() -> None:
             raise AuthorizerFailure(headers, b'{"message":null}') from exc
 
     chalice_local.LocalGatewayAuthorizer.authorize = authorize
-    responses = _gateway_responses()
+    responses = load_gateway_responses()
 
     def send_error_response(self, error):
-        spec = responses.get(_response_type(error)) or responses["DEFAULT_4XX"]
-        status = int(spec.get("statusCode", error.CODE))
-        body = json.dumps({"error": {"code": spec["code"], "message": spec["message"]}}).encode()
-        headers = {**error.headers, "Content-Type": "application/json"}
+        response = responses.get(_response_type(error)) or responses["DEFAULT_4XX"]
+        status = response.status_code or error.CODE
+        body = json.dumps(response.body()).encode()
+        headers = {**error.headers, "Content-Type": "application/json", **dict(response.headers)}
         self._send_http_response(status, headers, body)
 
     chalice_local.ChaliceRequestHandler._send_error_response = send_error_response

@@ -102,7 +102,7 @@ def _gateway_responses() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for response in load_gateway_responses().values():
         spec: dict[str, Any] = {
-            "ResponseParameters": {"Headers": {"Content-Type": "'application/json'"}},
+            "ResponseParameters": {"Headers": response.header_values()},
             "ResponseTemplates": {"application/json": json.dumps(response.body())},
         }
         if response.status_code is not None:

@@ -144,7 +144,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
         Grant("Fanout", ("sqs:SendMessage",), (queue("fanout"),)),
     ),
-    # Edits: new renditions version from the stored original.
+    # Edits: new renditions version from the stored original; cleanup jobs on the same queue (purge a
+    # deleted photo, batched CDN invalidations). A replaced version queues its invalidation there.
     "process_edits": (
         Grant("Consume", CONSUME, (queue("edits"),)),
         Grant("Tables", READ + WRITE, (table("photos"), table("counters"))),
@@ -153,12 +154,14 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
               (media_objects("uploads/", "media/"),)),
         Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
         Grant("Cdn", ("cloudfront:CreateInvalidation",), (distribution,)),
+        Grant("Cleanup", ("sqs:SendMessage",), (queue("edits"),)),
     ),
-    # Feed fan-out: followers from the graph, feed items, resumable job records, re-enqueue itself.
+    # Feed fan-out: followers from the graph, feed items, resumable job records, re-enqueue itself;
+    # a follow's backfill reads the author's recent photos from the photos table's owner index.
     "fan_out_feed": (
         Grant("Consume", CONSUME, (queue("fanout"),)),
         Grant("Tables", READ + WRITE, (table("graph"), table("feeds"), table("jobs"),
-                                        table("photos"), table("users"), table("counters"))),
+                                        table("photos", indexes=True), table("users"), table("counters"))),
         Grant("Continue", ("sqs:SendMessage",), (queue("fanout"),)),
     ),
 }

@@ -12,7 +12,9 @@ It reads ``.chalice/deployed/{stage}.json`` (written by ``chalice deploy``: ``{"
    without this one failed message would make Lambda retry the whole batch;
 2. puts API Gateway *gateway responses* on the REST API (``resource_type == "rest_api"``, field
    ``rest_api_id``) so errors produced by API Gateway itself (no/invalid token, unknown route,
-   throttling, 5xx) carry our JSON error body ``{"error": {"code": ..., "message": ...}}``, then
+   throttling, 5xx) carry our JSON error body ``{"error": {"code": ..., "message": ...}}`` (an
+   authorizer that cannot decide - key set or sessions table down - answers 503 with
+   ``Retry-After``: ``AUTHORIZER_FAILURE`` / ``AUTHORIZER_CONFIGURATION_ERROR``), then
    redeploys the API stage so they take effect. ``chalice deploy`` re-imports the API with
    ``mode=overwrite``, which drops them again - hence "after every deploy";
 3. sets the stage's API Gateway throttling (rate and burst for ``*/*``) from ``infra/deploy.json``,
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -54,10 +57,16 @@ class GatewayResponse:
     status_code: int | None
     code: str
     message: str
+    headers: tuple[tuple[str, str], ...] = ()  # extra static headers, e.g. Retry-After on a 503
 
     def body(self) -> dict[str, Any]:
         """The JSON error body, as every other error of our API."""
         return {"error": {"code": self.code, "message": self.message}}
+
+    def header_values(self) -> dict[str, str]:
+        """Every header of the response (Content-Type first) as API Gateway takes static values:
+        single-quoted literals."""
+        return {"Content-Type": "'application/json'", **{name: f"'{value}'" for name, value in self.headers}}
 
 
 def load_gateway_responses(path: str | Path = GATEWAY_RESPONSES_FILE) -> dict[str, GatewayResponse]:
@@ -65,6 +74,8 @@ def load_gateway_responses(path: str | Path = GATEWAY_RESPONSES_FILE) -> dict[st
 
     ``statusCode`` is omitted for DEFAULT_4XX / DEFAULT_5XX: the original status is kept.
     Messages are used literally inside API Gateway (VTL) templates, so ``$`` and ``#`` are rejected.
+    An optional ``headers`` object adds static headers (``{"Retry-After": "5"}``); values are
+    quoted literals in API Gateway, so quotes, ``$`` and ``#`` are rejected there too.
     """
     raw = json.loads(Path(path).read_text(encoding="utf-8"))
     responses: dict[str, GatewayResponse] = {}
@@ -75,7 +86,13 @@ def load_gateway_responses(path: str | Path = GATEWAY_RESPONSES_FILE) -> dict[st
         for key in ("code", "message"):
             if not isinstance(spec[key], str) or set(spec[key]) & {"$", "#"}:
                 raise ValueError(f"{response_type}: {key} must be a string without '$' or '#'")
-        responses[response_type] = GatewayResponse(response_type, status, spec["code"], spec["message"])
+        headers = spec.get("headers", {})
+        if not isinstance(headers, dict) or not all(
+                isinstance(n, str) and re.fullmatch(r"[A-Za-z0-9-]+", n) and isinstance(v, str)
+                and not set(v) & {"'", '"', "$", "#"} for n, v in headers.items()):
+            raise ValueError(f"{response_type}: headers must map header names to plain string values")
+        responses[response_type] = GatewayResponse(response_type, status, spec["code"], spec["message"],
+                                                   tuple(headers.items()))
     return responses
 
 
@@ -146,7 +163,8 @@ def plan_post_deploy(
                 rest_api_id=api["rest_api_id"],
                 response_type=response.response_type,
                 status_code=None if response.status_code is None else str(response.status_code),
-                response_parameters={"gatewayresponse.header.Content-Type": "'application/json'"},
+                response_parameters={f"gatewayresponse.header.{name}": value
+                                     for name, value in response.header_values().items()},
                 response_templates={"application/json": json.dumps(response.body())},
             ))
         actions.append(RedeployStage(api["rest_api_id"], _stage_name(api)))

@@ -37,6 +37,7 @@ class Photo:
     renditions: dict | None = None
     expires_at: int | None = None
     correlation_id: str | None = None
+    applied_edits: str | None = None  # JSON: the edits the current version was rendered with
 
 
 _FIELDS = [f.name for f in fields(Photo)]
@@ -208,9 +209,10 @@ def mark_ready(photo_id: str, owner: str, *, width: int, height: int, version: s
     return bool(_tx.run(write, already_done=0))
 
 
-def apply_edit(photo_id: str, *, width: int, height: int, version: str, renditions: dict, updated_at: str,
-               base_version: str | None) -> bool:
-    """Point a ready photo (still at ``base_version`` when given) at a new version; False if not."""
+def apply_edit(photo_id: str, *, width: int, height: int, version: str, renditions: dict, applied_edits: str,
+               updated_at: str, base_version: str | None) -> bool:
+    """Point a ready photo (still at ``base_version`` when given) at a new version rendered with
+    ``applied_edits`` (JSON); False if not."""
     condition = PhotoRecord.status == READY
     if base_version is not None:
         condition = condition & (PhotoRecord.version == base_version)
@@ -219,6 +221,7 @@ def apply_edit(photo_id: str, *, width: int, height: int, version: str, renditio
         PhotoRecord.height.set(height),
         PhotoRecord.version.set(version),
         PhotoRecord.renditions.set(renditions),
+        PhotoRecord.applied_edits.set(applied_edits),
         PhotoRecord.updated_at.set(updated_at),
         PhotoRecord.error.remove(),
     ], condition)

@@ -82,6 +82,31 @@ def no_horizontal_scroll(page: Page) -> None:
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px at {page.url}: {wide}"
 
 
+def feed_shows(page: Page, photo_id: str):
+    """Open the home feed until it shows the photo (fan-out and backfill are asynchronous); its card."""
+    page.goto("/feed")
+    card = page.locator(f'a[href="/photos/{photo_id}"]')
+    empty = page.get_by_text("Your feed is empty.", exact=False)
+    for _ in range(30):
+        expect(card.or_(empty).first).to_be_visible()  # the first page has loaded
+        if card.count():
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
+    expect(card).to_be_visible()
+    return card
+
+
+def box_in_frame(page: Page, selector: str) -> list[float]:
+    """The element's box as fractions of the edit preview's frame: [left, top, width, height]."""
+    return page.evaluate("""selector => {
+        const frame = document.querySelector('.edit-frame').getBoundingClientRect();
+        const box = document.querySelector(selector).getBoundingClientRect();
+        return [(box.left - frame.left) / frame.width, (box.top - frame.top) / frame.height,
+                box.width / frame.width, box.height / frame.height].map(v => Math.round(v * 100) / 100);
+    }""", selector)
+
+
 def test_two_people_share_like_edit_and_delete_a_photo(new_page, shot, tmp_path):
     # Given two new people, Alice and Bob, each in their own browser
     alice_name, bob_name = f"alice_{uuid.uuid4().hex[:8]}", f"bob_{uuid.uuid4().hex[:8]}"
@@ -109,16 +134,7 @@ def test_two_people_share_like_edit_and_delete_a_photo(new_page, shot, tmp_path)
     shot(bob, "03-profile-following")
 
     # Then the photo reaches Bob's feed (fan-out is asynchronous) and he likes it
-    bob.goto("/feed")
-    card = bob.locator(f'a[href="/photos/{photo_id}"]')
-    empty = bob.get_by_text("Your feed is empty.", exact=False)
-    for _ in range(30):
-        expect(card.or_(empty).first).to_be_visible()  # the first page has loaded
-        if card.count():
-            break
-        bob.wait_for_timeout(1000)
-        bob.reload()
-    expect(card).to_be_visible()
+    card = feed_shows(bob, photo_id)
     image_painted(bob, ".card img")
     shot(bob, "04-feed")
     card.click()
@@ -128,6 +144,14 @@ def test_two_people_share_like_edit_and_delete_a_photo(new_page, shot, tmp_path)
     expect(bob.get_by_text("1 like", exact=True)).to_be_visible()
     shot(bob, "05-photo-liked")
     assert bob.get_by_role("button", name="Delete photo").count() == 0  # not the owner
+
+    # And Carol, who follows Alice only now, finds the photo Alice had already posted in her feed
+    carol = new_page()
+    sign_up(carol, f"carol_{uuid.uuid4().hex[:8]}")
+    carol.goto(f"/users/{alice_name}")
+    carol.get_by_role("button", name="Follow", exact=True).click()
+    expect(carol.get_by_role("button", name="Unfollow", exact=True)).to_be_visible()
+    feed_shows(carol, photo_id)
 
     # When Alice crops her photo to its top-left quarter
     alice.goto(f"/photos/{photo_id}")
@@ -146,6 +170,26 @@ def test_two_people_share_like_edit_and_delete_a_photo(new_page, shot, tmp_path)
     expect(hero).to_have_attribute("height", "600")
     image_painted(alice, "picture.hero img")
     shot(alice, "07-edited")
+
+    # When she then crops the original's bottom-right quarter (outside the current 800x600 version)
+    alice.get_by_text("Edit photo").click()
+    expect(alice.get_by_text("Crop (pixels of the original 1600×1200 photo)")).to_be_visible()
+    expect(alice.get_by_label("Crop width")).to_have_value("800")  # the form starts from the current crop
+    expect(alice.get_by_label("Crop X")).to_have_value("0")
+    alice.get_by_label("Crop X").fill("800")
+    alice.get_by_label("Crop Y").fill("600")
+    # Then the preview draws the box over the frame's bottom-right quarter, the current version in its top-left
+    alice.wait_for_function("() => document.querySelector('.crop-box').classList.contains('active')")
+    assert box_in_frame(alice, ".crop-box") == [0.5, 0.5, 0.5, 0.5]
+    assert box_in_frame(alice, ".edit-current") == [0.0, 0.0, 0.5, 0.5]
+    shot(alice, "07b-second-crop-preview")
+    alice.get_by_role("button", name="Apply edits").click()
+    # And the new version is that quarter of the original, at the size she drew
+    expect(alice.locator("#status")).to_have_text("Edits applied: showing the new version.", timeout=PROCESSING_TIMEOUT)
+    expect(hero).to_have_attribute("width", "800")
+    alice.get_by_text("Edit photo").click()
+    expect(alice.get_by_label("Crop X")).to_have_value("800")
+    expect(alice.get_by_label("Crop Y")).to_have_value("600")
 
     # When she deletes it, it is gone from her profile
     alice.get_by_role("button", name="Delete photo").click()

@@ -423,6 +423,22 @@ def test_crop_is_validated_against_the_original_frame_the_worker_crops(client, e
     assert response.status_code == 400 and "640" in body_of(response)["error"]["message"]
 
 
+def test_the_photo_tells_the_client_which_edits_its_current_version_has_in_original_pixels(client, edits_queue):
+    # GIVEN a 640x480 photo, fresh from upload: the whole original, no edits yet
+    owner, token = member(client)
+    photo_id = ready_photo(client, token, owner, jpeg(640, 480))
+    fresh = body_of(call(client, "GET", f"/photos/{photo_id}"))
+    assert fresh["frame"] == {"width": 640, "height": 480} and "edits" not in fresh
+    # WHEN it is cropped to the original's right half and turned a quarter
+    edits = {"crop": {"x": 320, "y": 0, "width": 320, "height": 480}, "rotate": 90}
+    assert call(client, "POST", f"/photos/{photo_id}/edits", edits, token=token).status_code == 202
+    run_edits_worker(client)
+    # THEN the photo's view names those edits (what the web client places the current version with)
+    view = body_of(call(client, "GET", f"/photos/{photo_id}"))
+    assert view["edits"] == edits
+    assert (view["width"], view["height"], view["frame"]) == (480, 320, {"width": 640, "height": 480})
+
+
 def test_edit_based_on_a_stale_version_is_a_409(client, edits_queue):
     owner, token = member(client)
     photo_id = ready_photo(client, token, owner)

@@ -248,3 +248,7 @@ def test_the_api_carries_our_json_gateway_responses(prod_package) -> None:
         got = responses[response_type]
         assert json.loads(got["ResponseTemplates"]["application/json"]) == expected.body()
         assert got.get("StatusCode") == expected.status_code
+        assert got["ResponseParameters"]["Headers"] == expected.header_values()
+    # And an authorizer outage is a 503 that says when to retry
+    assert responses["AUTHORIZER_CONFIGURATION_ERROR"]["StatusCode"] == 503
+    assert "Retry-After" in responses["AUTHORIZER_CONFIGURATION_ERROR"]["ResponseParameters"]["Headers"]

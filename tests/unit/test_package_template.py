@@ -1,6 +1,9 @@
 """infra.package's pure parts: finishing Chalice's SAM template, and refusing the wrong interpreter."""
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from infra.package import finalize_template, require_runtime
@@ -42,6 +45,20 @@ def test_sqs_event_sources_get_report_batch_item_failures_once() -> None:
     event = twice["Resources"]["ProcessUploads"]["Properties"]["Events"]["ProcessUploadsSqsEventSource"]
     # Then the event source reports item failures (once)
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_the_packaged_api_answers_an_authorizer_outage_with_503_and_retry_after() -> None:
+    # When Chalice's template is finished (the SAM path; post_deploy does the same on chalice deploy)
+    responses = _finish(_chalice_template())["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
+    # Then an authorizer that cannot decide (key set or sessions table down) is a 503 saying when to retry
+    for response_type in ("AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR"):
+        response = responses[response_type]
+        assert response["StatusCode"] == 503
+        assert response["ResponseParameters"]["Headers"]["Content-Type"] == "'application/json'"
+        assert re.fullmatch(r"'[1-9][0-9]*'", response["ResponseParameters"]["Headers"]["Retry-After"])
+        assert json.loads(response["ResponseTemplates"]["application/json"])["error"]["code"] == "service_unavailable"
+    # And a 401 carries no Retry-After
+    assert "Retry-After" not in responses["UNAUTHORIZED"]["ResponseParameters"]["Headers"]
 
 
 def test_layer_goes_to_the_image_workers_and_pseudo_parameters_are_substituted() -> None:

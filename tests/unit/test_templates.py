@@ -326,6 +326,8 @@ def test_gateway_responses_file_maps_api_gateway_errors_to_our_error_codes() -> 
         "UNAUTHORIZED": (401, "unauthorized"),
         "ACCESS_DENIED": (403, "forbidden"),
         "MISSING_AUTHENTICATION_TOKEN": (404, "not_found"),
+        "AUTHORIZER_FAILURE": (503, "service_unavailable"),
+        "AUTHORIZER_CONFIGURATION_ERROR": (503, "service_unavailable"),
     }
     # And the generic defaults keep API Gateway's own status (e.g. 429 stays 429): no statusCode in the file
     raw = json.loads((INFRA_DIR / "gateway_responses.json").read_text())
@@ -333,6 +335,34 @@ def test_gateway_responses_file_maps_api_gateway_errors_to_our_error_codes() -> 
     assert responses["DEFAULT_4XX"].status_code is None
     assert responses["DEFAULT_5XX"].status_code is None
     assert responses["UNAUTHORIZED"].body() == {"error": {"code": "unauthorized", "message": responses["UNAUTHORIZED"].message}}
+
+
+def test_an_authorizer_that_cannot_decide_answers_503_with_retry_after_on_both_deploy_paths() -> None:
+    # Given the shared file: a Lambda authorizer that raises is AUTHORIZER_CONFIGURATION_ERROR in
+    # API Gateway (x-amzn-ErrorType AuthorizerConfigurationException), AUTHORIZER_FAILURE its sibling
+    responses = load_gateway_responses()
+    for response_type in ("AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR"):
+        response = responses[response_type]
+        # Then it is a 503 that says when to retry, in our error format
+        assert (response.status_code, response.code) == (503, "service_unavailable")
+        assert int(dict(response.headers)["Retry-After"]) > 0
+        # And post_deploy (chalice deploy path) puts the header as a quoted static value
+        put = next(a for a in plan_post_deploy(SAMPLE_DEPLOYED)
+                   if isinstance(a, PutGatewayResponse) and a.response_type == response_type)
+        assert put.status_code == "503"
+        assert put.response_parameters == {"gatewayresponse.header.Content-Type": "'application/json'",
+                                           "gatewayresponse.header.Retry-After": f"'{dict(response.headers)['Retry-After']}'"}
+    # And responses without extra headers only set Content-Type
+    assert responses["UNAUTHORIZED"].header_values() == {"Content-Type": "'application/json'"}
+
+
+def test_gateway_responses_loader_rejects_headers_that_are_not_plain_values(tmp_path: Path) -> None:
+    # Given a header value that would end API Gateway's quoted literal early
+    path = tmp_path / "gr.json"
+    path.write_text(json.dumps({"AUTHORIZER_FAILURE": {"code": "x", "message": "m", "headers": {"Retry-After": "1'"}}}))
+    # When / Then loading fails
+    with pytest.raises(ValueError, match="headers"):
+        load_gateway_responses(path)
 
 
 def test_gateway_responses_loader_rejects_vtl_special_characters(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 import { h, field, formatCount, formatDate, nextId } from "../dom.js";
 import { api, ApiError } from "../api.js";
 import { session } from "../session.js";
+import { boxFractions, clampCrop, currentCrop, currentPlacement, currentRotation, editFrame, isWholeFrame, sameEdits } from "../crop.js";
 import { announce, showAlert, showError, clearMessages, photoPicture, poll, describeError, loadingBlock, replace } from "../ui.js";
 
 const PAGE_SIZES = "(max-width: 900px) 100vw, 860px";
@@ -144,39 +145,53 @@ function numberField(label, name, value, max) {
 
 function editControl(photo, view, ctx) {
   const { signal } = ctx;
-  const W = photo.width || (photo.rendition_sizes && photo.rendition_sizes.large && photo.rendition_sizes.large.width) || 1;
-  const H = photo.height || (photo.rendition_sizes && photo.rendition_sizes.large && photo.rendition_sizes.large.height) || 1;
-  const x = numberField("Crop X", "x", 0, W - 1);
-  const y = numberField("Crop Y", "y", 0, H - 1);
-  const width = numberField("Crop width", "width", W, W);
-  const height = numberField("Crop height", "height", H, H);
+  // Every edit is rendered from the original: crop fields and crop box are in the original's pixels
+  // (photo.frame), prefilled with the current version's edits so a new edit keeps what it does not change.
+  const frame = editFrame(photo);
+  const W = frame.width;
+  const H = frame.height;
+  const applied = currentCrop(photo);
+  const appliedEdits = photo.edits || {};
+  const x = numberField("Crop X", "x", applied.x, W - 1);
+  const y = numberField("Crop Y", "y", applied.y, H - 1);
+  const width = numberField("Crop width", "width", applied.width, W);
+  const height = numberField("Crop height", "height", applied.height, H);
   const rotateId = nextId("rotate");
   const rotate = h("select", { id: rotateId, name: "rotate" },
     h("option", { value: "" }, "No rotation"),
     h("option", { value: "90" }, "90° clockwise"),
     h("option", { value: "180" }, "180°"),
     h("option", { value: "270" }, "270° clockwise"));
+  rotate.value = currentRotation(photo) ? String(currentRotation(photo)) : "";
   const blurId = nextId("blur");
   const blurOut = h("output", { for: blurId }, "off");
-  const blur = h("input", { id: blurId, name: "blur", type: "range", min: 0, max: 50, step: 0.5, value: "0" });
+  const blur = h("input", { id: blurId, name: "blur", type: "range", min: 0, max: 50, step: 0.5, value: String(Number(appliedEdits.blur) || 0) });
   const sharpenId = nextId("sharpen");
   const sharpenOut = h("output", { for: sharpenId }, "off");
-  const sharpen = h("input", { id: sharpenId, name: "sharpen", type: "range", min: 0, max: 10, step: 0.5, value: "0" });
+  const sharpen = h("input", { id: sharpenId, name: "sharpen", type: "range", min: 0, max: 10, step: 0.5, value: String(Number(appliedEdits.sharpen) || 0) });
 
-  // Live preview: the medium rendition inside a stage; crop box, rotation and filters are CSS
-  // driven by custom properties set through the CSSOM (no inline style attributes).
+  // Live preview of the original's frame: the current version (the medium rendition) sits where it
+  // lies in the original, turned back upright; the crop box, rotation and filters are CSS driven by
+  // custom properties set through the CSSOM (no inline style attributes). Parts of the original
+  // outside the current version are not downloadable and show as the frame's background.
+  const place = currentPlacement(photo);
   const previewImg = h("img", {
     src: (photo.renditions && (photo.renditions.medium || photo.renditions.thumb)) || "",
-    alt: "Preview of the edits", width: W, height: H, decoding: "async",
+    alt: "Preview of the edits", width: photo.width || W, height: photo.height || H, decoding: "async",
   });
+  const current = h("div", { class: "edit-current", vars: {
+    "--px": `${place.left * 100}%`, "--py": `${place.top * 100}%`, "--pw": `${place.width * 100}%`, "--ph": `${place.height * 100}%`,
+    "--iw": `${place.imageWidth * 100}%`, "--ih": `${place.imageHeight * 100}%`, "--unrot": `${place.unrotate}deg`,
+  } }, previewImg);
   const cropBox = h("div", { class: "crop-box", "aria-hidden": "true" });
-  const stage = h("div", { class: "edit-stage" }, h("div", { class: "edit-frame" }, previewImg, cropBox));
+  const stage = h("div", { class: "edit-stage" },
+    h("div", { class: "edit-frame", vars: { "--frame-aspect": `${W} / ${H}` } }, current, cropBox));
   // The frame's width is a fraction of the square preview chosen so that the photo fits both upright
   // and turned a quarter (the bounding box is the same either way): min(1, W/H).
   const previewWrap = h("div", { class: "edit-preview", vars: { "--fit": Math.min(1, W / H).toFixed(4) } }, stage);
   const note = h("p", { class: "hint" }, "The preview approximates blur and sharpen; the result is rendered on the server.");
 
-  const crop = h("fieldset", { class: "crop-fields" }, h("legend", {}, `Crop (pixels of the ${W}×${H} photo)`), x.wrap, y.wrap, width.wrap, height.wrap);
+  const crop = h("fieldset", { class: "crop-fields" }, h("legend", {}, `Crop (pixels of the original ${W}×${H} photo)`), x.wrap, y.wrap, width.wrap, height.wrap);
   const apply = h("button", { type: "submit", class: "btn primary" }, "Apply edits");
   const reset = h("button", { type: "button", class: "btn secondary" }, "Reset");
   const fields = { edits: x, crop: x, "crop.x": x, "crop.y": y, "crop.width": width, "crop.height": height };
@@ -190,24 +205,22 @@ function editControl(photo, view, ctx) {
 
   const num = (input) => Number.parseInt(input.value, 10);
   function update() {
-    const cx = Math.max(0, Math.min(W, num(x.input) || 0));
-    const cy = Math.max(0, Math.min(H, num(y.input) || 0));
-    const cw = Math.max(0, Math.min(W - cx, Number.isNaN(num(width.input)) ? W : num(width.input)));
-    const ch = Math.max(0, Math.min(H - cy, Number.isNaN(num(height.input)) ? H : num(height.input)));
+    const box = clampCrop({ x: num(x.input), y: num(y.input), width: num(width.input), height: num(height.input) }, frame);
+    const drawn = boxFractions(box, frame);
     const deg = Number(rotate.value) || 0;
     const shown = (stage.firstElementChild && stage.firstElementChild.clientWidth) || 300;
     const blurPx = (Number(blur.value) || 0) * (shown / W);
     const sharp = Number(sharpen.value) || 0;
     const set = (name, value) => stage.style.setProperty(name, value);
-    set("--cx", `${(cx / W) * 100}%`);
-    set("--cy", `${(cy / H) * 100}%`);
-    set("--cw", `${(cw / W) * 100}%`);
-    set("--ch", `${(ch / H) * 100}%`);
+    set("--cx", `${drawn.left * 100}%`);
+    set("--cy", `${drawn.top * 100}%`);
+    set("--cw", `${drawn.width * 100}%`);
+    set("--ch", `${drawn.height * 100}%`);
     set("--rot", `${deg}deg`);
     set("--blur", `${blurPx.toFixed(2)}px`);
     set("--contrast", String(1 + sharp * 0.06));
     set("--saturate", String(1 + sharp * 0.03));
-    cropBox.classList.toggle("active", cx > 0 || cy > 0 || cw < W || ch < H);
+    cropBox.classList.toggle("active", !isWholeFrame(box, frame));
     blurOut.textContent = Number(blur.value) ? `${blur.value}px` : "off";
     sharpenOut.textContent = sharp ? String(sharp) : "off";
   }
@@ -229,11 +242,11 @@ function editControl(photo, view, ctx) {
       showError(new ApiError(400, "invalid", "Crop values must be whole numbers.", []), { fields });
       return;
     }
-    if (box.x !== 0 || box.y !== 0 || box.width !== W || box.height !== H) edits.crop = box;
+    if (!isWholeFrame(box, frame)) edits.crop = box;
     if (rotate.value) edits.rotate = Number(rotate.value);
     if (Number(blur.value) > 0) edits.blur = Number(blur.value);
     if (Number(sharpen.value) > 0) edits.sharpen = Number(sharpen.value);
-    if (!Object.keys(edits).length) {
+    if (!Object.keys(edits).length || sameEdits(edits, appliedEdits)) {
       showAlert("Nothing to apply: change the crop, rotation, blur or sharpen first.");
       return;
     }
