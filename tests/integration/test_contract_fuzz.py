@@ -92,11 +92,12 @@ CASES = [(op.method, op.path, mode) for op in openapi.OPERATIONS for mode in Gen
 IDS = [f"{method} {path} {mode}" for method, path, mode in CASES]
 
 
-def fuzz(schema: Any, method: str, path: str, mode: GenerationMode, send: Callable[[Any], None]) -> None:
+def fuzz(schema: Any, method: str, path: str, mode: GenerationMode, send: Callable[[Any], None],
+         path_parameters: dict[str, str] | None = None) -> None:
     """Run ``send(case)`` on generated cases of one operation; hypothesis shrinks any failure."""
     operation = schema[path][method]
 
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
     @FUZZ_SETTINGS
     def run(case: Any) -> None:
         send(case)
@@ -129,3 +130,25 @@ def test_signed_in_requests_never_fail_and_conform_to_the_description(api_schema
     # The shared user is still signed in, so every case above was really a signed-in one.
     assert fuzz_api.get("/me", token=fuzz_user["token"]).status_code == 200
 
+
+
+#: Operations on a photo or a user: random ids mostly find nothing (404), so these also run on real ones.
+ON_RESOURCES = [(op.method, op.path, mode) for op in openapi.OPERATIONS for mode in GenerationMode
+                if "{" in op.path and (mode is GenerationMode.POSITIVE or op.body or op.query)]
+
+
+@pytest.mark.parametrize(("method", "path", "mode"), ON_RESOURCES, ids=[f"{m} {p} {g}" for m, p, g in ON_RESOURCES])
+def test_signed_in_requests_on_existing_photos_and_users_conform_to_the_description(api_schema, fuzz_api,
+                                                                                    fuzz_user, method, path, mode):
+    # Given a photo of the caller's (pending: no pump here) and another user
+    created = fuzz_api.post("/photos", token=fuzz_user["token"], json={"content_type": "image/jpeg", "size": 1000})
+    assert created.status_code == 201, created.text
+    other, _ = fuzz_api.new_user()
+    existing = {"photo_id": created.json()["photo"]["id"], "username": other}
+    parameters = {name: existing[name] for name in openapi.path_parameters(path)}
+
+    def send(case: Any) -> None:
+        case.headers = {**(case.headers or {}), **auth(fuzz_user["token"])}
+        case.call_and_validate(checks=CHECKS)
+
+    fuzz(api_schema, method, path, mode, send, path_parameters=parameters)
