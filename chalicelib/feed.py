@@ -29,7 +29,7 @@ from typing import Any
 
 from chalicelib import aws, counters, keys, social
 from chalicelib.models import FanoutJobRecord, FeedItemRecord, GraphEdgeRecord, PhotoRecord, UserRecord, bound
-from chalicelib.observability import logger
+from chalicelib.observability import adopt_correlation_id, correlation_attributes, logger
 from chalicelib.photos import LIKES, READY, photo_likes, photo_view
 from chalicelib.settings import get_settings
 from chalicelib.users import FOLLOWERS, now_iso
@@ -63,10 +63,12 @@ def handle_fanout(event: dict, context: Any) -> dict:
 
 
 def _fanout_record(record) -> None:
+    adopt_correlation_id(record.raw_event)
     message = json.loads(record.body)
     kind = message.get("type")
     if kind in ("photo_ready", "fanout_continue"):
-        fan_out(message)
+        outcome = fan_out(message)
+        logger.info("fan-out message handled", extra={"photo_id": message.get("photo_id"), "outcome": outcome})
     elif kind == BACKFILL:
         backfill(message["reader"], message["author"])
     elif kind == CLEANUP:
@@ -266,7 +268,8 @@ def _save_job(photo_id: str, status: str, position: dict, written: int = 0) -> N
 def _continue_later(message: dict, position: dict) -> None:
     body = {"type": "fanout_continue", "photo_id": message["photo_id"], "owner": message.get("owner"),
             "created_at": message.get("created_at"), "position": position}
-    aws.client("sqs").send_message(QueueUrl=get_settings().fanout_queue_url, MessageBody=json.dumps(body))
+    aws.client("sqs").send_message(QueueUrl=get_settings().fanout_queue_url, MessageBody=json.dumps(body),
+                                   MessageAttributes=correlation_attributes())
 
 
 # --- reading ----------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import aws, counters, ddb, imaging, keys, lifecycle
 from chalicelib.models import PhotoRecord, bound
-from chalicelib.observability import adopt_correlation_id, logger, metrics
+from chalicelib.observability import adopt_correlation_id, correlation_attributes, logger, metrics
 from chalicelib.photos import DELETING, FAILED, PENDING, READY, content_version
 from chalicelib.settings import get_settings
 from chalicelib.users import PHOTOS, now_iso
@@ -169,6 +169,7 @@ def process_upload(upload: dict) -> str:
     if not ddb.with_retries(mark_ready):
         return _lost_race(photo_id, version)
     metrics.add_metric(name="PhotosProcessed", unit="Count", value=1)
+    logger.info("photo ready", extra={"photo_id": photo_id})
     record.status = READY
     _announce_ready(record)
     return "ready"
@@ -338,6 +339,7 @@ def _announce_ready(record: PhotoRecord) -> None:
         QueueUrl=get_settings().fanout_queue_url,
         MessageBody=json.dumps({"type": "photo_ready", "photo_id": record.photo_id, "owner": record.owner,
                                 "created_at": record.created_at}),
+        MessageAttributes=correlation_attributes(),  # the upload's request id, set from its record
     )
 
 

@@ -7,6 +7,8 @@ Local stand-in, dev-only. Two things API Gateway does that chalice local does no
 2. Errors produced by API Gateway itself (401 from the authorizer, 403 denied, unknown route) use
    the gateway responses that ``infra/post_deploy.py`` installs from ``infra/gateway_responses.json``.
    Here the same file shapes the same errors, so clients see identical bodies in both places.
+3. API Gateway gives every request an id (``requestContext.requestId``, the correlation id the
+   API's logs and queued messages carry); chalice local's events have none.
 
 Run exactly like the real command: ``python -m devstack.chalice_local local --stage local --port 8001``.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from pathlib import Path
 
 from chalice import local as chalice_local
@@ -68,6 +71,14 @@ def install() -> None:
         self._send_http_response(status, headers, body)
 
     chalice_local.ChaliceRequestHandler._send_error_response = send_error_response
+    original_event = chalice_local.LambdaEventConverter.create_lambda_event
+
+    def create_lambda_event(self, *args, **kwargs):
+        event = original_event(self, *args, **kwargs)
+        event["requestContext"].setdefault("requestId", str(uuid.uuid4()))
+        return event
+
+    chalice_local.LambdaEventConverter.create_lambda_event = create_lambda_event
 
 
 def main(argv: list[str]) -> int:

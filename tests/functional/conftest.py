@@ -134,6 +134,8 @@ def api_gateway_authorizers(monkeypatch: pytest.MonkeyPatch) -> None:
                         chalice_local.LocalGatewayAuthorizer.authorize)
     monkeypatch.setattr(chalice_local.ChaliceRequestHandler, "_send_error_response",
                         chalice_local.ChaliceRequestHandler._send_error_response)
+    monkeypatch.setattr(chalice_local.LambdaEventConverter, "create_lambda_event",
+                        chalice_local.LambdaEventConverter.create_lambda_event)
     gateway.install()
 
 
