@@ -29,7 +29,7 @@ from typing import Any
 
 from chalicelib import aws, counters, keys, social
 from chalicelib.models import FanoutJobRecord, FeedItemRecord, GraphEdgeRecord, PhotoRecord, UserRecord, bound
-from chalicelib.observability import adopt_correlation_id, correlation_attributes, logger
+from chalicelib.observability import adopt_correlation_id, correlation_attributes, logger, metrics
 from chalicelib.photos import LIKES, READY, photo_likes, photo_view
 from chalicelib.settings import get_settings
 from chalicelib.users import FOLLOWERS, now_iso
@@ -297,6 +297,7 @@ def read_feed(caller: str, limit: int, cursor: str | None) -> dict:
         view["owner_display_name"] = name or names.get(record.owner, record.owner)
         items.append(view)
     next_cursor = social.encode_position(frontier, scope) if more and frontier else None
+    metrics.add_metric(name="FeedReads", unit="Count", value=1)
     return {"items": items, "next_cursor": next_cursor}
 
 

@@ -27,7 +27,7 @@ from chalicelib.errors import (
 )
 from chalicelib.lifecycle import DELETING, FAILED, PENDING, READY
 from chalicelib.models import PhotoRecord, bound
-from chalicelib.observability import correlation_attributes, logger
+from chalicelib.observability import correlation_attributes, logger, metrics
 from chalicelib.settings import get_settings
 from chalicelib.users import PHOTOS, now_iso
 from chalicelib.users import get_record as get_user_record
@@ -119,6 +119,7 @@ def create_photo(owner: str, content_type: str, size: int, caption: str | None) 
         Conditions=[{"Content-Type": content_type}, ["content-length-range", size, size]],
         ExpiresIn=settings.upload_url_expiry_seconds,
     )
+    metrics.add_metric(name="UploadsStarted", unit="Count", value=1)
     return {"photo": photo_view(record), "upload": {"url": upload["url"], "fields": upload["fields"]}}
 
 

@@ -28,6 +28,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import counters, cursors, ddb, keys, quotas, secrets
 from chalicelib.errors import BadRequest, InvalidCursor, PhotoNotFound, PhotoNotReady
 from chalicelib.models import GraphEdgeRecord, PhotoRecord, UserRecord, bound
+from chalicelib.observability import metrics
 from chalicelib.settings import get_settings
 from chalicelib.users import FOLLOWERS, FOLLOWING, get_record, now_iso
 
@@ -153,6 +154,7 @@ def follow(follower: str, followee_name: str) -> None:
     shards = _transact(write, already_done=0)
     if shards is None:
         return  # already following: nothing to count
+    metrics.add_metric(name="Follows", unit="Count", value=1)
     _after_follow(followee, shards)
 
 
@@ -315,7 +317,7 @@ def _set_like(user: str, photo_id: str, liked: bool) -> dict:
     graph = bound(GraphEdgeRecord)
     photos_model = bound(PhotoRecord)
 
-    def write() -> None:
+    def write() -> bool:
         edge = graph(keys.liked_pk(user), photo_id, created_at=now_iso())
         counter, actions = counters.increment_action(LIKES, photo_id, 1 if liked else -1)
         try:
@@ -330,8 +332,11 @@ def _set_like(user: str, photo_id: str, liked: bool) -> dict:
             if ddb.condition_failed(exc, 0):
                 raise PhotoNotFound(f"No photo with id {photo_id!r}.") from None  # deleted meanwhile
             raise
+        return True
 
-    _transact(write, already_done=1)  # a condition failure: already in the requested state
+    changed = _transact(write, already_done=1)  # None: already in the requested state
+    if changed and liked:
+        metrics.add_metric(name="Likes", unit="Count", value=1)
     return {"likes": counters.read(LIKES, photo_id), "liked": liked}
 
 

@@ -8,6 +8,7 @@ from pynamodb.exceptions import PutError
 from chalicelib import counters, ddb, identity, quotas
 from chalicelib.errors import UsernameTaken, UserNotFound
 from chalicelib.models import UserRecord, bound
+from chalicelib.observability import metrics
 
 FOLLOWERS, FOLLOWING, PHOTOS = "followers", "following", "photos"
 
@@ -30,6 +31,7 @@ def sign_up(username: str, email: str, password: str, client_ip: str) -> dict:
         if ddb.condition_failed(exc):
             raise UsernameTaken("That username is taken.") from exc
         raise
+    metrics.add_metric(name="SignUps", unit="Count", value=1)
     return {"username": username, "confirmed": confirmed}
 
 

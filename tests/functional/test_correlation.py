@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from api_helpers import call, member
-from test_photo_lifecycle import deliver_uploads, metrics_namespace, record, uploaded_photo  # noqa: F401
+from test_photo_lifecycle import deliver_uploads, record, uploaded_photo
 
 from chalicelib import aws, settings
 from chalicelib.observability import logger

@@ -17,11 +17,10 @@ import uuid
 import pytest
 from api_helpers import body_of, call, member
 from faults import dynamodb_client, failing
-from test_photo_lifecycle import (  # noqa: F401  (fixtures used by name)
+from test_photo_lifecycle import (  # noqa: F401  (edits_queue: a fixture used by name)
     QUEUE_ARN,
     deliver_uploads,
     edits_queue,
-    metrics_namespace,
     photo_count,
     ready_photo,
     record,
