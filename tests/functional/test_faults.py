@@ -4,7 +4,8 @@ The real app and workers on in-process moto (see ``test_photo_lifecycle``); :mod
 AWS operation with an error before the request leaves the client, so everything above it (PynamoDB,
 the retries, the batch processing, the HTTP mapping) runs for real.
 
-Covered: DynamoDB throttling on reads (API and worker) and on transactions, SQS send failures on the
+Covered: DynamoDB throttling on reads (API and worker) and on transactions (more of both, for uploads
+and follows, in ``test_photo_lifecycle``), SQS send failures on the
 edit and follow paths, a poison message among good ones in each queue, S3 unavailable while an upload
 is processed. Not here: the cache down and a region down (neither the cache nor the multi-region
 setup exists yet).
@@ -29,7 +30,7 @@ from test_photo_lifecycle import (  # noqa: F401  (edits_queue: a fixture used b
 )
 
 from chalicelib import aws, settings
-from chalicelib.models import PhotoRecord, UserRecord
+from chalicelib.models import GraphEdgeRecord, PhotoRecord, UserRecord
 from devstack.event_pump import build_sqs_event
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -94,6 +95,33 @@ def test_upload_whose_photo_read_is_throttled_goes_back_to_the_queue_and_is_read
     assert deliver_uploads(client, event) == {"batchItemFailures": []}
     assert record(photo_id).status == "ready"
     assert photo_count(client, owner) == 1
+
+
+# --- DynamoDB throttling on transactions ---------------------------------------------------------
+
+def test_like_whose_transaction_is_throttled_once_succeeds_and_counts_once(client):
+    alice, token = member(client)
+    bob, bob_token = member(client)
+    photo_id = ready_photo(client, bob_token, bob)
+    with failing(dynamodb_client(GraphEdgeRecord), "TransactWriteItems", "TransactionCanceledException",
+                 reasons=["None", "ThrottlingError", "None"], times=1) as seen:
+        response = call(client, "PUT", f"/photos/{photo_id}/like", token=token)
+    assert response.status_code == 200, response.body
+    assert len(seen) == 2
+    assert body_of(response) == {"likes": 1, "liked": True}
+
+
+def test_like_whose_transaction_stays_throttled_is_a_503_and_the_retry_counts_once(client):
+    alice, token = member(client)
+    bob, bob_token = member(client)
+    photo_id = ready_photo(client, bob_token, bob)
+    with failing(dynamodb_client(GraphEdgeRecord), "TransactWriteItems", "TransactionCanceledException",
+                 reasons=["None", "ThrottlingError", "None"]):
+        refused = call(client, "PUT", f"/photos/{photo_id}/like", token=token)
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    assert body_of(call(client, "GET", f"/photos/{photo_id}"))["likes"] == 0
+    assert body_of(call(client, "PUT", f"/photos/{photo_id}/like", token=token)) == {"likes": 1, "liked": True}
+    assert body_of(call(client, "PUT", f"/photos/{photo_id}/like", token=token)) == {"likes": 1, "liked": True}
 
 
 # --- SQS send failures: nothing acknowledged that was not queued --------------------------------
