@@ -118,7 +118,8 @@ def translate_transient_errors(app) -> None:
                                                     retry_after=ddb.RETRY_AFTER_SECONDS)
                 if translated is exc:
                     raise
-                logger.warning("dependency busy", extra={"error_code": ddb.error_code(exc), "error": type(exc).__name__})
+                logger.warning("dependency busy",
+                               extra={"error_code": ddb.error_code(exc), "error": type(exc).__name__})
                 raise translated from exc
 
         wrapper._translates_transient_errors = True  # type: ignore[attr-defined]
