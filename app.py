@@ -48,6 +48,13 @@ def get_health():
     return http.json_response(report, status=200 if healthy else 503)
 
 
+@app.route("/openapi.json", methods=["GET"])
+def get_openapi():
+    from chalicelib import openapi  # the description is built on the first request, not at cold start
+
+    return http.json_response(openapi.document())
+
+
 @app.route("/auth/signup", methods=["POST"])
 def sign_up():
     body = http.parse_body(SignUp, app.current_request.raw_body)

@@ -68,6 +68,30 @@ def client(service: str, region: str | None = None) -> Any:
     return found
 
 
+#: Error codes, of any service, of a request refused for a passing reason (throttled, unavailable,
+#: failing inside AWS): sending it again later may succeed. DynamoDB's own are in ``chalicelib.ddb``.
+TRANSIENT_CODES = frozenset({
+    "InternalError", "InternalFailure", "InternalServerError", "ServiceUnavailable", "ServiceUnavailableException",
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "RequestThrottledException",
+    "TooManyRequestsException", "RequestLimitExceeded", "SlowDown", "RequestTimeout", "RequestTimeoutException",
+    "AWS.SimpleQueueService.ServiceUnavailable", "KMS.ThrottlingException",
+})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` from a boto3 call is a passing failure of AWS (not of the request itself):
+    a transient error code, a 5xx answer, or no answer at all (connection failed, timed out)."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, (ConnectionError, HTTPClientError)):
+        return True
+    if not isinstance(exc, ClientError):
+        return False
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return error.get("Code") in TRANSIENT_CODES or status >= 500
+
+
 def bind_model(model: type, table_name: str) -> type:
     """Point a PynamoDB model at ``table_name`` with the shared endpoint, region and timeouts.
 

@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from chalicelib import aws, celebrities, follows, keys, listings
-from chalicelib.observability import logger
+from chalicelib.observability import adopt_correlation_id, correlation_attributes, logger, metrics
 from chalicelib.photos import READY, Photo, photo_likes, photo_view
 from chalicelib.repositories import counters, feeds, graph, jobs
 from chalicelib.repositories import photos as photo_records
@@ -67,10 +67,12 @@ def handle_fanout(event: dict, context: Any) -> dict:
 
 
 def _fanout_record(record) -> None:
+    adopt_correlation_id(record.raw_event)
     message = json.loads(record.body)
     kind = message.get("type")
     if kind in ("photo_ready", "fanout_continue"):
-        fan_out(message)
+        outcome = fan_out(message)
+        logger.info("fan-out message handled", extra={"photo_id": message.get("photo_id"), "outcome": outcome})
     elif kind == BACKFILL:
         backfill(message["reader"], message["author"])
     elif kind == CLEANUP:
@@ -223,7 +225,8 @@ def _save_job(photo_id: str, status: str, position: dict, written: int = 0) -> N
 def _continue_later(message: dict, position: dict) -> None:
     body = {"type": "fanout_continue", "photo_id": message["photo_id"], "owner": message.get("owner"),
             "created_at": message.get("created_at"), "position": position}
-    aws.client("sqs").send_message(QueueUrl=get_settings().fanout_queue_url, MessageBody=json.dumps(body))
+    aws.client("sqs").send_message(QueueUrl=get_settings().fanout_queue_url, MessageBody=json.dumps(body),
+                                   MessageAttributes=correlation_attributes())
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -252,6 +255,7 @@ def read_feed(caller: str, limit: int, cursor: str | None) -> dict:
         view["owner_display_name"] = name or names.get(record.owner, record.owner)
         items.append(view)
     next_cursor = listings.encode_position(frontier, scope) if more and frontier else None
+    metrics.add_metric(name="FeedReads", unit="Count", value=1)
     return {"items": items, "next_cursor": next_cursor}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 from chalicelib import celebrities, listings, quotas
+from chalicelib.observability import metrics
 from chalicelib.errors import BadRequest
 from chalicelib.repositories import counters, graph
 from chalicelib.repositories import photos as photo_records
@@ -58,6 +59,7 @@ def follow(follower: str, followee_name: str) -> None:
     shards = graph.follow(follower, followee, now_iso())
     if shards is None:
         return  # already following: nothing to count
+    metrics.add_metric(name="Follows", unit="Count", value=1)
     _after_follow(followee, shards)
 
 

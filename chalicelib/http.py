@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from chalice.app import Response
 
-from chalicelib.errors import BadRequest, PayloadTooLarge, PhotoscaleError, ValidationFailed
+from chalicelib.errors import BadRequest, PayloadTooLarge, PhotoscaleError, ServiceUnavailable, ValidationFailed
 from chalicelib.observability import logger
 
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
@@ -91,13 +91,15 @@ def path_parameter_middleware(event, get_response):
 
 def translate_transient_errors(app) -> None:
     """Make every route answer a transient DynamoDB failure (throttling, a conflict still failing
-    after retries) with 503 and ``Retry-After`` instead of Chalice's 500.
+    after retries) or a transient failure of any other AWS call (SQS refusing a message, S3 or
+    Cognito unavailable) with 503 and ``Retry-After`` instead of Chalice's 500: what could not be
+    done is never acknowledged, and the client knows to send it again.
 
     Chalice turns a view's exception into its own 500 before any middleware sees it (unless it is a
     ``ChaliceUnhandledError``), so the translation wraps the views themselves: call this once, after
-    every route is registered. Errors that are not transient DynamoDB failures pass unchanged.
+    every route is registered. Errors that are not transient pass unchanged.
     """
-    from chalicelib import ddb
+    from chalicelib import aws, ddb
 
     def translating(view):
         if getattr(view, "_translates_transient_errors", False):
@@ -111,9 +113,13 @@ def translate_transient_errors(app) -> None:
                 raise
             except Exception as exc:
                 translated = ddb.translate(exc)
+                if translated is exc and aws.is_transient(exc):  # SQS, S3, Cognito...: not acknowledged
+                    translated = ServiceUnavailable("A dependency is unavailable; try again shortly.",
+                                                    retry_after=ddb.RETRY_AFTER_SECONDS)
                 if translated is exc:
                     raise
-                logger.warning("dependency busy", extra={"error_code": ddb.error_code(exc)})
+                logger.warning("dependency busy",
+                               extra={"error_code": ddb.error_code(exc), "error": type(exc).__name__})
                 raise translated from exc
 
         wrapper._translates_transient_errors = True  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from chalicelib import photos, quotas
+from chalicelib.observability import metrics
 from chalicelib.errors import PhotoNotReady
 from chalicelib.repositories import counters
 from chalicelib.repositories import likes as like_edges
@@ -26,7 +27,9 @@ def _set_like(user: str, photo_id: str, liked: bool) -> dict:
     if record.status != photos.READY:
         raise PhotoNotReady("The photo is not ready yet.")
     quotas.consume(quotas.LIKES, user)  # likes and unlikes share the one quota
-    like_edges.set_like(user, photo_id, liked, now_iso())  # False: already in the requested state
+    changed = like_edges.set_like(user, photo_id, liked, now_iso())  # False: already in the requested state
+    if changed and liked:
+        metrics.add_metric(name="Likes", unit="Count", value=1)
     return {"likes": counters.read(LIKES, photo_id), "liked": liked}
 
 

@@ -33,8 +33,7 @@ def correlation_attributes() -> dict:
 
 
 def adopt_correlation_id(record: dict) -> None:
-    """Continue the correlation id an SQS record carries (Lambda's record shape)."""
+    """Continue the correlation id an SQS record carries (Lambda's record shape); a record without
+    one clears the previous record's."""
     attribute = (record.get("messageAttributes") or {}).get(CORRELATION_ATTRIBUTE) or {}
-    value = attribute.get("stringValue")
-    if value:
-        logger.set_correlation_id(value)
+    logger.set_correlation_id(attribute.get("stringValue") or None)

@@ -23,7 +23,7 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.lifecycle import DELETING, FAILED, PENDING, READY
-from chalicelib.observability import correlation_attributes, logger
+from chalicelib.observability import correlation_attributes, logger, metrics
 from chalicelib.settings import get_settings
 from chalicelib.repositories import counters
 from chalicelib.repositories import photos as records
@@ -120,6 +120,7 @@ def create_photo(owner: str, content_type: str, size: int, caption: str | None) 
         Conditions=[{"Content-Type": content_type}, ["content-length-range", size, size]],
         ExpiresIn=settings.upload_url_expiry_seconds,
     )
+    metrics.add_metric(name="UploadsStarted", unit="Count", value=1)
     return {"photo": photo_view(record), "upload": {"url": upload["url"], "fields": upload["fields"]}}
 
 

@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from botocore.exceptions import ClientError
 from chalicelib import aws, imaging, keys, lifecycle
-from chalicelib.observability import adopt_correlation_id, logger, metrics
+from chalicelib.observability import adopt_correlation_id, correlation_attributes, logger, metrics
 from chalicelib.photos import DELETING, PENDING, READY, Photo, content_version
 from chalicelib.repositories import photos as records
 from chalicelib.settings import get_settings
@@ -138,6 +138,7 @@ def process_upload(upload: dict) -> str:
     if not ready:  # the photo is no longer pending: see _lost_race
         return _lost_race(photo_id, version)
     metrics.add_metric(name="PhotosProcessed", unit="Count", value=1)
+    logger.info("photo ready", extra={"photo_id": photo_id})
     _announce_ready(dataclasses.replace(record, status=READY))
     return "ready"
 
@@ -268,6 +269,7 @@ def _announce_ready(record: Photo) -> None:
         QueueUrl=get_settings().fanout_queue_url,
         MessageBody=json.dumps({"type": "photo_ready", "photo_id": record.photo_id, "owner": record.owner,
                                 "created_at": record.created_at}),
+        MessageAttributes=correlation_attributes(),  # the upload's request id, set from its record
     )
 
 

@@ -10,6 +10,7 @@ from chalicelib.repositories import counters
 from chalicelib.repositories import users as profiles
 from chalicelib.repositories.counters import FOLLOWERS, FOLLOWING, PHOTOS
 from chalicelib.repositories.users import User
+from chalicelib.observability import metrics
 
 __all__ = ["FOLLOWERS", "FOLLOWING", "PHOTOS", "User"]
 
@@ -31,6 +32,7 @@ def sign_up(username: str, email: str, password: str, client_ip: str) -> dict:
     confirmed = identity.sign_up(username, email, password)
     if not profiles.create(_new_user(username, email)):
         raise UsernameTaken("That username is taken.")
+    metrics.add_metric(name="SignUps", unit="Count", value=1)
     return {"username": username, "confirmed": confirmed}
 
 

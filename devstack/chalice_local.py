@@ -10,6 +10,8 @@ Local stand-in, dev-only. Three things API Gateway does that chalice local does 
 3. An authorizer that raises anything else (its key set or the sessions table is down) is API
    Gateway's ``AuthorizerConfigurationException``: gateway response ``AUTHORIZER_CONFIGURATION_ERROR``,
    which our file (like ``AUTHORIZER_FAILURE``) turns into a 503 with ``Retry-After``.
+4. API Gateway gives every request an id (``requestContext.requestId``, the correlation id the
+   API's logs and queued messages carry); chalice local's events have none.
 
 Run exactly like the real command: ``python -m devstack.chalice_local local --stage local --port 8001``.
 """
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
+from pathlib import Path
 
 from chalice import local as chalice_local
 
@@ -68,6 +72,14 @@ def install() -> None:
         self._send_http_response(status, headers, body)
 
     chalice_local.ChaliceRequestHandler._send_error_response = send_error_response
+    original_event = chalice_local.LambdaEventConverter.create_lambda_event
+
+    def create_lambda_event(self, *args, **kwargs):
+        event = original_event(self, *args, **kwargs)
+        event["requestContext"].setdefault("requestId", str(uuid.uuid4()))
+        return event
+
+    chalice_local.LambdaEventConverter.create_lambda_event = create_lambda_event
 
 
 def main(argv: list[str]) -> int:

@@ -134,6 +134,8 @@ def api_gateway_authorizers(monkeypatch: pytest.MonkeyPatch) -> None:
                         chalice_local.LocalGatewayAuthorizer.authorize)
     monkeypatch.setattr(chalice_local.ChaliceRequestHandler, "_send_error_response",
                         chalice_local.ChaliceRequestHandler._send_error_response)
+    monkeypatch.setattr(chalice_local.LambdaEventConverter, "create_lambda_event",
+                        chalice_local.LambdaEventConverter.create_lambda_event)
     gateway.install()
 
 
@@ -143,3 +145,13 @@ def client(api_env: dict[str, str], moto_jwks: list[str], api_gateway_authorizer
     app_module = importlib.import_module("app")
     with Client(app_module.app, stage_name=STAGE, project_dir=str(ROOT)) as test_client:
         yield test_client
+
+
+@pytest.fixture(autouse=True)
+def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The namespace Lambda gives Powertools at import (``POWERTOOLS_METRICS_NAMESPACE``, set for every
+    stage in ``.chalice/config.json``): the shared ``Metrics`` may have been created before a test set
+    its environment, and a metric without a namespace fails the invocation that flushes it."""
+    from chalicelib.observability import metrics
+
+    monkeypatch.setattr(metrics, "namespace", "Photoscale")
