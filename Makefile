@@ -33,6 +33,7 @@ bench: install package-venv
 	$(PY) bench/renditions.py
 	$(PY) bench/scale_sim.py
 	$(PY) bench/roundtrips.py --json artifacts/roundtrips.json
+	$(PY) bench/cache_effect.py
 	$(PY) bench/planner.py --dau 1000000
 	$(PY) bench/load.py --users 8 --seconds 60 --json artifacts/load.json
 

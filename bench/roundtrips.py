@@ -55,6 +55,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -520,7 +521,8 @@ def ready_photo(container: Container, owner: str, token: str, counter: RoundTrip
             break
         for message in messages:
             with counter.counting() as calls:
-                feed.fan_out(json.loads(message["Body"]))
+                # photo_ready, and the follow_backfill queued by the world's follow: the worker's dispatch
+                feed._fanout_record(SimpleNamespace(body=message["Body"]))
             fan_out.calls += calls
             fan_out.usage += counter.usage
             sqs.delete_message(QueueUrl=settings.fanout_queue_url, ReceiptHandle=message["ReceiptHandle"])

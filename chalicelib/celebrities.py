@@ -1,47 +1,29 @@
 """The celebrity registry: authors whose photos are pulled at read time instead of pushed.
 
 The set is replicated in ``CELEBRITY_REGISTRY_COPIES`` identical items: writes go to every copy in
-one transaction, reads pick one copy at random (spreading the read load) and are cached 60 s.
+one transaction, reads pick one copy at random (spreading the read load) and are cached in-process.
 """
 from __future__ import annotations
 
 import random
-import threading
-import time
-from typing import Any
 
 from chalicelib import keys
 from chalicelib.repositories import counters, graph
 from chalicelib.repositories.counters import FOLLOWERS
 from chalicelib.settings import get_settings
 
-REGISTRY_CACHE_SECONDS = 60.0
 
-_registry_lock = threading.Lock()
-_registry: dict[str, Any] = {"loaded_at": None, "members": frozenset()}
-
-
-def celebrities(now: float | None = None) -> frozenset[str]:
-    """Authors whose photos are pulled at read time instead of pushed (cached 60 s in-process).
-
-    Reads one of the ``CELEBRITY_REGISTRY_COPIES`` identical registry items at random, so the
-    registry's read load spreads over that many partitions.
+def celebrities() -> frozenset[str]:
+    """Authors whose photos are pulled at read time instead of pushed (cached in-process, see
+    ``docs/caching.md``). A miss reads one of the ``CELEBRITY_REGISTRY_COPIES`` identical registry
+    items at random, so the registry's read load spreads over that many partitions.
     """
-    clock = time.monotonic() if now is None else now
-    loaded_at = _registry["loaded_at"]
-    if loaded_at is not None and clock - loaded_at < REGISTRY_CACHE_SECONDS:
-        return _registry["members"]
-    members = graph.registry(random.randrange(keys.CELEBRITY_REGISTRY_COPIES))
-    with _registry_lock:
-        _registry.update(loaded_at=clock, members=members)
-    return members
+    return graph.registry(lambda: random.randrange(keys.CELEBRITY_REGISTRY_COPIES))
 
 
 def add_celebrity(username: str) -> None:
     """Add ``username`` to every copy of the registry (idempotent)."""
     graph.add_to_registry(username)
-    with _registry_lock:
-        _registry["members"] = _registry["members"] | {username}
 
 
 def is_celebrity(username: str) -> bool:
@@ -56,6 +38,7 @@ def is_celebrity(username: str) -> bool:
 
 
 def reset_cache() -> None:
-    """Forget the cached registry (tests switch tables between cases)."""
-    with _registry_lock:
-        _registry.update(loaded_at=None, members=frozenset())
+    """Forget this container's cached reads, the registry included (tests switch tables between cases)."""
+    from chalicelib import repositories
+
+    repositories.forget_cached_reads()

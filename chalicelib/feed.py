@@ -163,7 +163,7 @@ def fan_out(message: dict) -> str:
         _write_feed_items([owner], fields)
         position["own"] = True
         _save_job(photo_id, RUNNING, position)
-    shards = counters.shard_count(FOLLOWERS, owner)
+    shards = counters.shard_count(FOLLOWERS, owner, fresh=True)  # every shard written so far: none skipped
     if shards > 1:
         counters.reshard(LIKES, photo_id, shards)  # likes of a big audience's photo are hot too
     if celebrities.is_celebrity(owner):
@@ -173,7 +173,7 @@ def fan_out(message: dict) -> str:
     for shard in range(shards):  # the latest count: shards added by a reshard meanwhile are included
         last = position["shards"].get(str(shard))
         while last != DONE:
-            followers = graph.followers_page(owner, shard, last or None, PAGE_SIZE)
+            followers = graph.followers_page(owner, shard, last or None, PAGE_SIZE, fresh=True)
             _write_feed_items(followers, fields)
             last = followers[-1] if len(followers) == PAGE_SIZE else DONE
             position["shards"][str(shard)] = last

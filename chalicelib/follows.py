@@ -135,8 +135,8 @@ def list_following(username: str, limit: int, cursor: str | None) -> dict:
 
 
 def following_set(username: str) -> set[str]:
-    """Everyone ``username`` follows (one partition, keys only)."""
-    return set(graph.following_page(username, None))
+    """Everyone ``username`` follows (one partition, keys only; cached in-process)."""
+    return set(graph.following(username))
 
 
 def _user_page(names: list[str], next_cursor: str | None) -> dict:

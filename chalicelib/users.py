@@ -59,10 +59,11 @@ def profile(username: str) -> dict:
 
 
 def update_profile(username: str, display_name: str | None, bio: str | None) -> dict:
-    record = get_record(username)
-    if not profiles.update(record.username, None if display_name is None else (display_name or username), bio):
+    """Change the caller's own profile; the answer (and this container's cache) is the item as written."""
+    updated = profiles.update(username.lower(), None if display_name is None else (display_name or username), bio)
+    if updated is None:
         raise UserNotFound(f"No user named {username!r}.")
-    return profile(username)
+    return _profile(updated)
 
 
 def _profile(record: User) -> dict:

@@ -21,4 +21,15 @@ counters repository's increment operations, so a count and its edge stay one ``T
 The one exception to the seam: Powertools idempotency (``chalicelib.pipeline``) persists its records
 in DynamoDB through its own ``DynamoDBPersistenceLayer``, given a client from :func:`chalicelib.aws.client`.
 ``tests/unit/test_data_seam.py`` enforces all of this.
+
+Reads of hot, rarely changing items go through the container's read cache (:mod:`chalicelib.cache`,
+TTLs in ``docs/caching.md``); the repositories update or drop its entries when they write, so a
+container's own writes are visible to its next request. Nothing outside the repositories uses it.
 """
+
+
+def forget_cached_reads() -> None:
+    """Forget this container's cached reads (tests start each case with a fresh container)."""
+    from chalicelib import cache
+
+    cache.reset()

@@ -12,7 +12,9 @@ conditional, so a repeated (or concurrent duplicate) follow counts once.
 """
 from __future__ import annotations
 
-from chalicelib import keys
+from collections.abc import Callable
+
+from chalicelib import cache, keys
 from chalicelib.models import GraphEdgeRecord, bound, reading
 from chalicelib.repositories import _tx, counters
 from chalicelib.repositories.counters import FOLLOWERS, FOLLOWING
@@ -40,7 +42,19 @@ def follow(follower: str, followee: str, created_at: str) -> int | None:
             tx.update(following_counter, actions=following_actions)
         return shards
 
-    return _tx.run(write, already_done=0, attempts=_TRANSACTION_ATTEMPTS)
+    shards = _tx.run(write, already_done=0, attempts=_TRANSACTION_ATTEMPTS)
+    if shards is not None:
+        _followed(follower, followee, 1)
+    return shards
+
+
+def _followed(follower: str, followee: str, delta: int) -> None:
+    """This container's follow (+1) or unfollow (-1) committed: its cached counts and set follow."""
+    counters.applied(FOLLOWERS, followee, delta)
+    counters.applied(FOLLOWING, follower, delta)
+    cache.shared.drop_where("followers_page", lambda key: key[0] == followee)
+    cache.shared.update("following", follower,
+                        lambda users: users | {followee} if delta > 0 else users - {followee})
 
 
 def unfollow(follower: str, followee: str) -> bool:
@@ -63,7 +77,10 @@ def unfollow(follower: str, followee: str) -> bool:
             tx.update(following_counter, actions=following_actions)
         return True
 
-    return bool(_tx.run(write, already_done=0, attempts=_TRANSACTION_ATTEMPTS))  # None: a concurrent unfollow won
+    done = bool(_tx.run(write, already_done=0, attempts=_TRANSACTION_ATTEMPTS))  # None: a concurrent unfollow won
+    if done:
+        _followed(follower, followee, -1)
+    return done
 
 
 def follows(reader: str, author: str) -> bool:
@@ -76,8 +93,18 @@ def follows(reader: str, author: str) -> bool:
     return True
 
 
-def followers_page(user: str, shard: int, after: str | None, limit: int) -> list[str]:
-    """Up to ``limit`` followers in one followers shard, by username, after ``after``."""
+def followers_page(user: str, shard: int, after: str | None, limit: int, fresh: bool = False) -> list[str]:
+    """Up to ``limit`` followers in one followers shard, by username, after ``after``.
+
+    The first page of each shard is cached (kind ``followers_page``) unless ``fresh`` (the fan-out
+    worker: a follower missing from a stale page would miss the photo)."""
+    if after is None and not fresh:
+        return list(cache.shared.get("followers_page", (user, shard, limit),
+                                     lambda: tuple(_followers_page(user, shard, None, limit))))
+    return _followers_page(user, shard, after, limit)
+
+
+def _followers_page(user: str, shard: int, after: str | None, limit: int) -> list[str]:
     condition = GraphEdgeRecord.sk > after if after is not None else None
     return [r.sk for r in reading(GraphEdgeRecord).query(
         keys.followers_pk(user, shard), range_key_condition=condition, limit=limit, attributes_to_get=["pk", "sk"])]
@@ -90,8 +117,17 @@ def following_page(user: str, after: str | None, limit: int | None = None) -> li
         keys.following_pk(user), range_key_condition=condition, limit=limit, attributes_to_get=["pk", "sk"])]
 
 
-def registry(copy: int) -> frozenset[str]:
-    """The members of one copy of the celebrity registry."""
+def following(user: str) -> frozenset[str]:
+    """Everyone ``user`` follows (one partition, keys only; cached, kind ``following``)."""
+    return cache.shared.get("following", user, lambda: frozenset(following_page(user, None)))
+
+
+def registry(choose_copy: Callable[[], int]) -> frozenset[str]:
+    """The celebrity registry (cached, kind ``registry``); a miss reads the copy ``choose_copy()`` names."""
+    return cache.shared.get("registry", REGISTRY_SK, lambda: _load_registry(choose_copy()))
+
+
+def _load_registry(copy: int) -> frozenset[str]:
     graph = reading(GraphEdgeRecord)
     try:
         return frozenset(graph.get(keys.celebrity_registry_pk(copy), REGISTRY_SK).members or ())
@@ -106,3 +142,4 @@ def add_to_registry(username: str) -> None:
         for copy in range(keys.CELEBRITY_REGISTRY_COPIES):
             tx.update(graph(keys.celebrity_registry_pk(copy), REGISTRY_SK),
                       actions=[GraphEdgeRecord.members.add({username})])
+    cache.shared.update("registry", REGISTRY_SK, lambda members: members | {username})

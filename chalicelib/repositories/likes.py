@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib import ddb, keys
+from chalicelib import cache, ddb, keys
 from chalicelib.errors import PhotoNotFound
 from chalicelib.lifecycle import READY
 from chalicelib.models import GraphEdgeRecord, PhotoRecord, bound, reading
@@ -44,7 +44,11 @@ def set_like(user: str, photo_id: str, liked: bool, created_at: str) -> bool:
             raise
         return True
 
-    return bool(_tx.run(write, already_done=1, attempts=_TRANSACTION_ATTEMPTS))
+    changed = bool(_tx.run(write, already_done=1, attempts=_TRANSACTION_ATTEMPTS))
+    if changed:
+        counters.applied(LIKES, photo_id, 1 if liked else -1)
+    cache.shared.put("liked", (user, photo_id), liked)
+    return changed
 
 
 def liked(user: str, photo_ids: Iterable[str]) -> set[str]:
@@ -52,5 +56,12 @@ def liked(user: str, photo_ids: Iterable[str]) -> set[str]:
     wanted = sorted(set(photo_ids))
     if not wanted:
         return set()
-    pk = keys.liked_pk(user)
-    return {r.sk for r in reading(GraphEdgeRecord).batch_get([(pk, p) for p in wanted], attributes_to_get=["pk", "sk"])}
+    found = cache.shared.get_many("liked", [(user, p) for p in wanted], _load_liked)
+    return {photo_id for (_, photo_id), is_liked in found.items() if is_liked}
+
+
+def _load_liked(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], bool]:
+    """Whether each ``(user, photo_id)`` like exists (one BatchGetItem; absent ones are cached too)."""
+    edges = {(keys.liked_pk(user), photo_id): (user, photo_id) for user, photo_id in pairs}
+    found = {(r.pk, r.sk) for r in reading(GraphEdgeRecord).batch_get(list(edges), attributes_to_get=["pk", "sk"])}
+    return {pair: edge in found for edge, pair in edges.items()}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 
 from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 
-from chalicelib import ddb
+from chalicelib import cache, ddb
 from chalicelib.lifecycle import DELETING, FAILED, PENDING, READY
 from chalicelib.models import PhotoRecord, bound, reading
 from chalicelib.repositories import _tx, counters
@@ -63,12 +63,29 @@ def _conditional_update(photo_id: str, actions: list, condition) -> bool:
         if ddb.condition_failed(exc):
             return False
         raise
+    finally:
+        cache.shared.drop("photo", photo_id)
     return True
+
+
+def _changed(photo_id: str, owner: str) -> None:
+    """This container changed what readers see of ``owner``'s photo: drop every cached view of it."""
+    cache.shared.drop("photo", photo_id)
+    cache.shared.drop_where("timeline", lambda key: key[0] == owner)
 
 
 # --- reads ----------------------------------------------------------------------------------------
 
 def get(photo_id: str, consistent: bool = False) -> Photo | None:
+    """A photo; eventually consistent reads of ready photos are cached (kind ``photo``), other states
+    are about to change (a worker finishing, a delete) and absent photos may appear: never cached."""
+    if consistent:
+        return _load(photo_id, consistent=True)
+    return cache.shared.get("photo", photo_id, lambda: _load(photo_id),
+                            keep=lambda photo: photo is not None and photo.status == READY)
+
+
+def _load(photo_id: str, consistent: bool = False) -> Photo | None:
     model = bound(PhotoRecord) if consistent else reading(PhotoRecord)
     try:
         return _photo(model.get(photo_id, consistent_read=consistent))
@@ -97,7 +114,10 @@ def count_pending(owner: str, created_since: str, now: int) -> int:
 
 
 def list_ready(owner: str, limit: int, start: dict | None) -> tuple[list[Photo], dict | None]:
-    """A page of ``owner``'s ready photos, newest first, and the position after it (None at the end)."""
+    """A page of ``owner``'s ready photos, newest first, and the position after it (None at the end).
+
+    Never cached: a photo made ready by the worker (another container) must show at once on its
+    owner's page (the photos on it and their like counts are cached)."""
     results = reading(PhotoRecord).by_owner.query(
         owner, scan_index_forward=False, filter_condition=PhotoRecord.status == READY,
         last_evaluated_key=start, page_size=limit,
@@ -120,7 +140,16 @@ def ready_after(owner: str, since: str, limit: int) -> list[Photo]:
 
 
 def ready_before(owner: str, frontier: str | None, limit: int) -> list[Photo]:
-    """Up to ``limit`` of ``owner``'s ready photos sorting before ``frontier``, newest first."""
+    """Up to ``limit`` of ``owner``'s ready photos sorting before ``frontier``, newest first.
+
+    The newest page (no ``frontier``) is cached (kind ``timeline``): a celebrity's newest photos are
+    read by every follower's feed."""
+    if frontier is None:
+        return list(cache.shared.get("timeline", (owner, limit), lambda: tuple(_ready_before(owner, None, limit))))
+    return _ready_before(owner, frontier, limit)
+
+
+def _ready_before(owner: str, frontier: str | None, limit: int) -> list[Photo]:
     condition = PhotoRecord.owner_sort < frontier if frontier else None
     return [_photo(r) for r in reading(PhotoRecord).by_owner.query(
         owner, range_key_condition=condition, scan_index_forward=False,
@@ -143,9 +172,11 @@ def create(photo: Photo) -> None:
 
 def set_caption(photo_id: str, owner: str, caption: str, updated_at: str) -> bool:
     """Set the caption of ``owner``'s photo; False if it is gone or being deleted (never re-created)."""
-    return _conditional_update(
+    done = _conditional_update(
         photo_id, [PhotoRecord.caption.set(caption), PhotoRecord.updated_at.set(updated_at)],
         (PhotoRecord.owner == owner) & (PhotoRecord.status != DELETING))
+    _changed(photo_id, owner)
+    return done
 
 
 def start_deleting(photo: Photo, updated_at: str) -> bool:
@@ -171,6 +202,10 @@ def start_deleting(photo: Photo, updated_at: str) -> bool:
         if ddb.condition_failed(exc, 0):
             return False
         raise
+    finally:
+        _changed(photo.photo_id, photo.owner)
+    if photo.status == READY:
+        counters.applied(PHOTOS, photo.owner, -1)
     return True
 
 
@@ -206,7 +241,11 @@ def mark_ready(photo_id: str, owner: str, *, width: int, height: int, version: s
             tx.update(counter, actions=counter_actions)
         return True
 
-    return bool(_tx.run(write, already_done=0))
+    ready = bool(_tx.run(write, already_done=0))
+    _changed(photo_id, owner)
+    if ready:
+        counters.applied(PHOTOS, owner, 1)
+    return ready
 
 
 def apply_edit(photo_id: str, *, width: int, height: int, version: str, renditions: dict, applied_edits: str,

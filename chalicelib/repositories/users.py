@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import PutError
 
-from chalicelib import aws, ddb
+from chalicelib import aws, cache, ddb
 from chalicelib.models import UserRecord, bound, reading
 from chalicelib.settings import get_settings
 
@@ -34,10 +34,21 @@ def create(user: User) -> bool:
         if ddb.condition_failed(exc):
             return False
         raise
+    _remember(user)
     return True
 
 
+def _remember(user: User) -> None:
+    cache.shared.put("profile", user.username, user)
+    cache.shared.put("display_name", user.username, user.display_name or user.username)
+
+
 def get(username: str) -> User | None:
+    """The profile (cached; an absent user is not, so a new sign-up is seen at once everywhere)."""
+    return cache.shared.get("profile", username, lambda: _load(username), keep=lambda user: user is not None)
+
+
+def _load(username: str) -> User | None:
     model = reading(UserRecord)
     try:
         return _user(model.get(username))
@@ -45,31 +56,31 @@ def get(username: str) -> User | None:
         return None
 
 
-def update(username: str, display_name: str | None = None, bio: str | None = None) -> bool:
-    """Set the given fields of an existing profile; False if there is no such profile."""
+def update(username: str, display_name: str | None = None, bio: str | None = None) -> User | None:
+    """Set the given fields of an existing profile; returns it as written, None if there is none."""
     actions = []
     if display_name is not None:
         actions.append(UserRecord.display_name.set(display_name))
     if bio is not None:
         actions.append(UserRecord.bio.set(bio))
     if not actions:
-        return True
+        return get(username)
+    record = bound(UserRecord)(username)
     try:
-        bound(UserRecord)(username).update(actions=actions, condition=UserRecord.username.exists())
+        record.update(actions=actions, condition=UserRecord.username.exists())  # ALL_NEW: the whole item
     except Exception as exc:
         if ddb.condition_failed(exc):
-            return False
+            cache.shared.drop("profile", username)
+            return None
         raise
-    return True
+    user = _user(record)
+    _remember(user)
+    return user
 
 
 def display_name(username: str) -> str:
     """``username``'s display name (the username if none is set or there is no profile)."""
-    model = reading(UserRecord)
-    try:
-        return model.get(username, attributes_to_get=["display_name"]).display_name or username
-    except model.DoesNotExist:
-        return username
+    return display_names([username])[username]
 
 
 def display_names(usernames: Iterable[str]) -> dict[str, str]:
@@ -77,9 +88,14 @@ def display_names(usernames: Iterable[str]) -> dict[str, str]:
     wanted = sorted(set(usernames))
     if not wanted:
         return {}
-    found = {r.username: r.display_name or r.username
-             for r in reading(UserRecord).batch_get(wanted, attributes_to_get=["username", "display_name"])}
+    found = cache.shared.get_many("display_name", wanted, _load_display_names)
     return {name: found.get(name, name) for name in wanted}
+
+
+def _load_display_names(usernames: list[str]) -> dict[str, str]:
+    """Display names of the users that have a profile (absent ones are left out: not cached)."""
+    return {r.username: r.display_name or r.username
+            for r in reading(UserRecord).batch_get(usernames, attributes_to_get=["username", "display_name"])}
 
 
 def probe() -> None:

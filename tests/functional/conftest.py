@@ -20,7 +20,7 @@ from chalice.test import Client
 from moto import mock_aws
 from moto.utilities.utils import load_resource
 
-from chalicelib import aws, quotas, secrets, settings, tokens
+from chalicelib import aws, cache, quotas, secrets, settings, tokens
 from devstack import chalice_local as gateway
 from devstack import moto_cognito
 from devstack.provision import provision
@@ -96,11 +96,13 @@ def api_env(deployed: dict[str, Any], aws_credentials: None, monkeypatch: pytest
     settings.reset_settings()
     aws.reset()
     quotas.reset()
+    cache.reset()
     secrets.cursor_key().forget()
     yield outputs
     settings.reset_settings()
     aws.reset()
     quotas.reset()
+    cache.reset()
     secrets.cursor_key().forget()
 
 

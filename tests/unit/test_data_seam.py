@@ -1,4 +1,5 @@
-"""The data tier has one seam: only ``chalicelib/repositories`` touches PynamoDB or the DynamoDB client.
+"""The data tier has one seam: only ``chalicelib/repositories`` touches PynamoDB, the DynamoDB client
+or the in-process read cache (``chalicelib.cache`` plugs into the seam and nowhere else).
 
 Imports and calls are read from the source with ``ast`` (nothing is imported), so a new module that
 reaches past the seam fails here however it spells the import.
@@ -12,12 +13,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 REPOSITORIES = ROOT / "chalicelib" / "repositories"
-FORBIDDEN_MODULES = ("pynamodb", "chalicelib.models")
+FORBIDDEN_MODULES = ("pynamodb", "chalicelib.models", "chalicelib.cache")
 #: Powertools idempotency persists its own records in DynamoDB (``DynamoDBPersistenceLayer``) and
 #: needs a DynamoDB client for that; it is the seam's one allowed exception.
 ALLOWED_DYNAMODB_CLIENTS = {"chalicelib/pipeline.py": 1}
 #: ``models.py`` is the schema and ``aws.py`` binds models to their tables: the layer under the seam.
-BELOW_THE_SEAM = {"chalicelib/models.py", "chalicelib/aws.py"}
+BELOW_THE_SEAM = {"chalicelib/models.py", "chalicelib/aws.py", "chalicelib/cache.py"}
 
 
 def _outside_modules() -> list[Path]:
@@ -49,9 +50,10 @@ def reach_past_the_seam(source: str) -> tuple[list[str], int]:
 def test_the_checker_finds_every_way_past_the_seam():
     source = ("import pynamodb.models\nfrom pynamodb.transactions import TransactWrite\n"
               "from chalicelib import models\nfrom chalicelib.models import PhotoRecord\n"
+              "from chalicelib import cache\n"
               "def f():\n    aws.client('dynamodb').get_item()\n    boto3.resource('dynamodb')\n")
     imports, clients = reach_past_the_seam(source)
-    assert imports == ["chalicelib.models", "chalicelib.models.PhotoRecord", "pynamodb.models",
+    assert imports == ["chalicelib.cache", "chalicelib.models", "chalicelib.models.PhotoRecord", "pynamodb.models",
                        "pynamodb.transactions", "pynamodb.transactions.TransactWrite"]
     assert clients == 2
     assert reach_past_the_seam("from chalicelib.repositories import photos\naws.client('s3')\n") == ([], 0)
