@@ -29,7 +29,7 @@ from test_photo_lifecycle import (  # noqa: F401  (edits_queue: a fixture used b
     uploaded_photo,
 )
 
-from chalicelib import aws, settings
+from chalicelib import aws, cache, settings
 from chalicelib.models import GraphEdgeRecord, PhotoRecord, UserRecord
 from devstack.event_pump import build_sqs_event
 
@@ -72,6 +72,7 @@ def test_throttled_read_is_a_503_with_retry_after_and_the_clients_retry_succeeds
     # (botocore's own retries run inside the HTTP send, which the injection replaces: this is the
     # answer once they are used up)
     alice, _ = member(client, log_in=False)
+    cache.reset()  # a container that has not cached the profile yet: the read reaches DynamoDB
     with failing(dynamodb_client(UserRecord), "GetItem", code, times=1):
         response = call(client, "GET", f"/users/{alice}")
     assert response.status_code == 503
