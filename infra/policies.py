@@ -125,7 +125,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("MediaObjects", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
               (media_objects("uploads/", "media/"),)),
         Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
-        Grant("Identity", ("cognito-idp:AdminConfirmSignUp",), (user_pool,)),
+        Grant("Identity", ("cognito-idp:AdminConfirmSignUp", "cognito-idp:AdminDisableUser"), (user_pool,)),
         Grant("CursorKey", ("secretsmanager:GetSecretValue",), (cursor_secret,)),
         Grant("Cdn", ("cloudfront:CreateInvalidation",), (distribution,)),
     ),
@@ -158,8 +158,14 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
     "fan_out_feed": (
         Grant("Consume", CONSUME, (queue("fanout"),)),
         Grant("Tables", READ + WRITE, (table("graph"), table("feeds"), table("jobs"),
-                                        table("photos"), table("users"), table("counters"))),
+                                        table("photos", indexes=True), table("users"), table("counters"),
+                                        table("sessions"), table("quotas"))),
         Grant("Continue", ("sqs:SendMessage",), (queue("fanout"),)),
+        # Account erasure (chalicelib.erasure) shares this worker: the user's media, CDN copies, identity.
+        Grant("MediaObjects", ("s3:DeleteObject",), (media_objects("uploads/", "media/"),)),
+        Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
+        Grant("Cdn", ("cloudfront:CreateInvalidation",), (distribution,)),
+        Grant("Identity", ("cognito-idp:AdminDisableUser", "cognito-idp:AdminDeleteUser"), (user_pool,)),
     ),
 }
 
