@@ -75,11 +75,10 @@ def progress_view(job: accounts.ErasureJob) -> dict:
             "updated_at": job.updated_at}
 
 
-def quota_windows(username: str, now: float) -> list[str]:
+def quota_windows(username: str, now: float, limits: dict[str, quotas.Limit]) -> list[str]:
     """The per-user quota items that can still exist (current and previous window of each action)."""
     found = []
-    for action in PER_USER_QUOTAS:
-        limit = quotas.limit_of(action)
+    for action, limit in sorted(limits.items()):
         if limit.window <= 0:
             continue
         start = quotas.window_start(now, limit.window)
@@ -215,7 +214,8 @@ def _registry(username: str) -> bool:
 
 
 def _quotas(username: str) -> bool:
-    accounts.delete_quota_windows(quota_windows(username, time.time()))
+    limits = {action: quotas.limit_of(action) for action in PER_USER_QUOTAS}
+    accounts.delete_quota_windows(quota_windows(username, time.time(), limits))
     return True
 
 

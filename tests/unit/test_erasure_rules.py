@@ -23,8 +23,9 @@ def test_the_identity_goes_last_so_a_crash_leaves_the_lock_out_in_force():
 
 def test_quota_windows_cover_the_current_and_previous_window_of_each_per_user_quota():
     now = 10_000.0
-    found = erasure.quota_windows("bob", now)
-    follows = quotas.limit_of(quotas.FOLLOWS).window
+    limits = {action: quotas.DEFAULT_LIMITS[action] for action in erasure.PER_USER_QUOTAS}
+    found = erasure.quota_windows("bob", now, {**limits, quotas.PENDING_UPLOADS: quotas.Limit(10, 0)})
+    follows = limits[quotas.FOLLOWS].window
     start = quotas.window_start(now, follows)
     assert quotas.quota_key(quotas.FOLLOWS, "bob", start) in found
     assert quotas.quota_key(quotas.FOLLOWS, "bob", start - follows) in found
