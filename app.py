@@ -100,7 +100,7 @@ def update_me():
 @app.route("/me", methods=["DELETE"], authorizer=bearer_auth)
 def delete_me():
     body = http.parse_body(DeleteAccount, app.current_request.raw_body)
-    return http.json_response(erasure.request_deletion(_caller()["username"], body.password), status=202)
+    return http.json_response(erasure.request_deletion(_caller()["username"], body.password, _client_ip()), status=202)
 
 
 @app.route("/me/deletion", methods=["GET"])

@@ -29,7 +29,7 @@ import uuid
 from datetime import datetime, timezone
 
 from chalicelib import aws, cleanup, identity, quotas, sessions
-from chalicelib.errors import NotFound, PhotoNotFound
+from chalicelib.errors import InvalidCredentials, NotFound, PhotoNotFound
 from chalicelib.lifecycle import DELETING
 from chalicelib.observability import logger
 from chalicelib.repositories import accounts, counters, feeds, graph, likes, photos as photo_records
@@ -99,9 +99,18 @@ def is_reserved(username: str, now: float | None = None) -> bool:
 
 # --- the request ------------------------------------------------------------------------------------
 
-def request_deletion(username: str, password: str) -> dict:
-    """Check the password, reserve the name, queue the erasure and lock the account out."""
-    identity.log_in(username, password)  # wrong password: InvalidCredentials (401), nothing done
+def request_deletion(username: str, password: str, client_ip: str) -> dict:
+    """Check the password, reserve the name, queue the erasure and lock the account out.
+
+    A wrong password is a 401 and counts against the client IP's failed-login quota, as at log-in
+    (a stolen access token is no way to guess the password).
+    """
+    quotas.ensure_below(quotas.FAILED_LOGINS, client_ip)
+    try:
+        identity.log_in(username, password)
+    except InvalidCredentials:
+        quotas.record(quotas.FAILED_LOGINS, client_ip)
+        raise
     now = time.time()
     accounts.reserve(name_hash(username, cursor_key().signing_key()), int(now) + RESERVATION_SECONDS)
     job_id = uuid.uuid4().hex

@@ -93,6 +93,8 @@ def photos_page(owner: str, limit: int = PAGE) -> list[Photo]:
 
 
 def delete_photo_record(photo_id: str) -> None:
+    """The photo's record and its fan-out checkpoint."""
+    bound(FanoutJobRecord)(keys.fanout_job_id(photo_id)).delete()
     bound(PhotoRecord)(photo_id).delete()
 
 

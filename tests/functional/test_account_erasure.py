@@ -6,7 +6,7 @@ import json
 import pytest
 
 from api_helpers import PASSWORD, body_of, call, member
-from chalicelib import celebrities, erasure
+from chalicelib import celebrities, erasure, settings
 from chalicelib.models import (CounterRecord, FanoutJobRecord, FeedItemRecord, GraphEdgeRecord, PhotoRecord,
                                QuotaRecord, RevokedTokenRecord, UserRecord, bound)
 from chalicelib.repositories import counters
@@ -88,6 +88,28 @@ def test_deleting_an_account_needs_the_current_password(erasure_client):
     assert body_of(response)["error"]["code"] == "invalid_credentials"
     assert call(erasure_client, "GET", "/me", token=token).status_code == 200
     assert call(erasure_client, "DELETE", "/me", {}, token=token).status_code == 400
+
+
+def test_wrong_passwords_at_deletion_count_against_the_failed_login_quota(erasure_client, monkeypatch):
+    # Given 2 failed logins per 15 minutes per client IP, and a signed-in user on a fresh IP
+    monkeypatch.setenv("QUOTA_FAILED_LOGINS", "2/900")
+    monkeypatch.setenv("CLIENT_IP_HEADER", "CloudFront-Viewer-Address")
+    settings.reset_settings()
+    _, token = member(erasure_client)
+    address = "198.51.100.213:443"  # no other test of this module (one stack) uses it
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}",
+               "CloudFront-Viewer-Address": address}
+
+    def attempt(password: str) -> int:
+        return erasure_client.http.request("DELETE", "/me", headers=headers,
+                                           body=json.dumps({"password": password}).encode()).status_code
+
+    # When a wrong password is tried three times / Then the third is refused before Cognito is asked,
+    # the right one too (the quota is no oracle), and the account is untouched
+    assert [attempt("Wrong0password") for _ in range(3)] == [401, 401, 429]
+    assert attempt(PASSWORD) == 429
+    assert call(erasure_client, "GET", "/me", token=token).status_code == 200
+    settings.reset_settings()
 
 
 def test_from_the_202_on_the_account_is_locked_out_and_its_name_reserved(erasure_client, deployed):
