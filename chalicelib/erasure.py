@@ -45,9 +45,9 @@ JOB_TTL_SECONDS = 7 * 86400
 ACCESS_TOKEN_SECONDS = 60 * 60
 REQUESTED, RUNNING, DONE = "requested", "running", "done"
 STEPS = ("lock_out", "photos", "likes", "following", "followers", "own_feed", "counters", "registry",
-         "quotas", "identity")
+         "quotas", "exports", "identity")
 #: The windowed quotas counted per user (``PENDING_UPLOADS`` is not windowed: it counts photos).
-PER_USER_QUOTAS = (quotas.UPLOAD_GRANTS, quotas.FOLLOWS, quotas.LIKES)
+PER_USER_QUOTAS = (quotas.UPLOAD_GRANTS, quotas.FOLLOWS, quotas.LIKES, quotas.EXPORTS)
 #: Items handled per checkpoint inside a paged step.
 PAGE = 100
 
@@ -228,6 +228,19 @@ def _quotas(username: str) -> bool:
     return True
 
 
+def _exports(username: str) -> bool:
+    """Export zips (``exports/{username}/``) and the export record."""
+    from chalicelib import export
+
+    s3, bucket = aws.client("s3"), get_settings().media_bucket
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=export.user_exports_prefix(username)):
+        doomed = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if doomed:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+    accounts.delete_export(username)
+    return True
+
+
 def _identity(username: str) -> bool:
     """Delete the Cognito user; the cut-off is kept only until the last access token has expired."""
     identity.delete_user(username)
@@ -242,5 +255,6 @@ def _lock_out(username: str) -> bool:
 
 _STEP_FUNCTIONS = {
     "lock_out": _lock_out, "photos": _photos, "likes": _likes, "following": _following, "followers": _followers,
-    "own_feed": _own_feed, "counters": _counters, "registry": _registry, "quotas": _quotas, "identity": _identity,
+    "own_feed": _own_feed, "counters": _counters, "registry": _registry, "quotas": _quotas, "exports": _exports,
+    "identity": _identity,
 }

@@ -79,6 +79,10 @@ def _fanout_record(record) -> None:
         from chalicelib import erasure
 
         erasure.erase(message["job"])
+    elif kind == "export_account":  # data export shares it too (chalicelib.export)
+        from chalicelib import export
+
+        export.build(message["user"], message["job"])
     else:
         logger.warning("ignoring unknown fan-out message", extra={"type": kind})
 

@@ -153,3 +153,73 @@ def shorten_cutoff(username: str, expires_at: int) -> None:
     """Let the user's sign-out cut-off expire at ``expires_at`` (it refuses tokens until then)."""
     model = bound(RevokedTokenRecord)
     model(user_key(username)).update(actions=[model.expires_at.set(expires_at)])
+
+
+# --- data export ------------------------------------------------------------------------------------
+
+def export_job_id(username: str) -> str:
+    """One export record per user (``JobsTable``): at most one export in flight by construction."""
+    return f"export#{username}"
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    job_id: str
+    status: str
+    key: str | None
+    expires_at: int
+
+
+def start_export(username: str, job_id: str, status: str, busy: tuple[str, ...], now: int, expires_at: int) -> bool:
+    """Begin a new export unless one is in flight (status in ``busy`` and not yet expired); False then."""
+    model = bound(FanoutJobRecord)
+    record = model(export_job_id(username), status=status, position=json.dumps({"job": job_id}),
+                   written=0, expires_at=expires_at)
+    not_in_flight = (model.job_id.does_not_exist() | model.status.is_in("ready", "failed")
+                     | (model.expires_at < now))
+    try:
+        record.save(condition=not_in_flight)
+    except Exception as exc:
+        if ddb.condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def load_export(username: str) -> ExportJob | None:
+    model = bound(FanoutJobRecord)
+    try:
+        record = model.get(export_job_id(username), consistent_read=True)
+    except model.DoesNotExist:
+        return None
+    position = json.loads(record.position or "{}")
+    return ExportJob(position.get("job", ""), record.status, position.get("key"), int(record.expires_at or 0))
+
+
+def finish_export(username: str, job_id: str, status: str, key: str | None, expires_at: int) -> bool:
+    """Record the export's outcome if it is still job ``job_id``; False if another replaced it."""
+    model = bound(FanoutJobRecord)
+    try:
+        model(export_job_id(username)).update(actions=[
+            model.status.set(status), model.position.set(json.dumps({"job": job_id, "key": key})),
+            model.expires_at.set(expires_at),
+        ], condition=model.position.contains(job_id))
+    except Exception as exc:
+        if ddb.condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def delete_export(username: str) -> None:
+    bound(FanoutJobRecord)(export_job_id(username)).delete()
+
+
+def all_photos(owner: str) -> list[Photo]:
+    """Every photo of ``owner``, oldest first (the export reads them all, page by page)."""
+    return [_photo(r) for r in bound(PhotoRecord).by_owner.query(owner, page_size=PAGE)]
+
+
+def all_liked(user: str) -> list[str]:
+    return [r.sk for r in bound(GraphEdgeRecord).query(keys.liked_pk(user), page_size=PAGE,
+                                                        attributes_to_get=["pk", "sk"])]

@@ -133,6 +133,8 @@ def test_from_the_202_on_the_account_is_locked_out_and_its_name_reserved(erasure
 
 def test_the_worker_erases_everything_of_the_user_and_keeps_other_counts_exact(erasure_client, deployed):
     (gone, token, gone_photo), (friend, _, friend_photo), (fan, _) = two_friends_and_a_fan(erasure_client, deployed)
+    assert call(erasure_client, "POST", "/me/export", token=token).status_code == 202  # a zip to erase too
+    run_worker(erasure_client, *take_fanout_messages(deployed, "export_account"))
     job = body_of(delete_account(erasure_client, token))["job"]
     run_worker(erasure_client, *take_fanout_messages(deployed, "erase_account"))
 
