@@ -107,10 +107,12 @@ def request_deletion(username: str, password: str, client_ip: str) -> dict:
     """
     quotas.ensure_below(quotas.FAILED_LOGINS, client_ip)
     try:
-        identity.log_in(username, password)
+        confirmation = identity.log_in(username, password)
     except InvalidCredentials:
         quotas.record(quotas.FAILED_LOGINS, client_ip)
         raise
+    if confirmation.refresh_token:  # the check's own sign-in must not outlive it
+        identity.revoke_refresh_token(confirmation.refresh_token)
     now = time.time()
     accounts.reserve(name_hash(username, cursor_key().signing_key()), int(now) + RESERVATION_SECONDS)
     job_id = uuid.uuid4().hex
