@@ -15,10 +15,8 @@ object under the same key, and a message for a job that is finished or replaced 
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 import uuid
-import zipfile
 
 from chalicelib import aws, keys, quotas
 from chalicelib.errors import Conflict, NotFound
@@ -97,6 +95,9 @@ def build(username: str, job_id: str) -> str:
     job = accounts.load_export(username)
     if job is None or job.job_id != job_id or job.status != RUNNING:
         return "stale"
+    import tempfile
+    import zipfile  # the worker's only: the API function never loads them
+
     key = export_key(username, job_id)
     with tempfile.TemporaryFile() as spool:  # /tmp, not memory: originals can be large
         with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -109,7 +110,7 @@ def build(username: str, job_id: str) -> str:
     return "ready"
 
 
-def _write(archive: zipfile.ZipFile, username: str) -> None:
+def _write(archive, username: str) -> None:
     profile = profiles.get(username)
     if profile is None:
         raise NotFound("The account no longer exists.")
