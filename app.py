@@ -10,10 +10,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from chalice import Chalice, ConvertToMiddleware
 from chalice.app import AuthResponse
 
-from chalicelib import auth, feed, follows, health, http, likes, photos, quotas, users
+from chalicelib import auth, erasure, export, feed, follows, health, http, likes, photos, quotas, users
 from chalicelib.errors import Unauthorized
 from chalicelib.observability import logger, metrics
-from chalicelib.schemas import CaptionUpdate, Confirm, LogIn, LogOut, NewPhoto, ProfileUpdate, Refresh, SignUp
+from chalicelib.schemas import CaptionUpdate, Confirm, DeleteAccount, LogIn, LogOut, NewPhoto, ProfileUpdate, Refresh, SignUp
 from chalicelib.settings import event_source_queue, get_settings
 
 app = Chalice(app_name="photoscale")
@@ -102,6 +102,28 @@ def get_me():
 def update_me():
     body = http.parse_body(ProfileUpdate, app.current_request.raw_body)
     return http.json_response(users.update_profile(_caller()["username"], body.display_name, body.bio))
+
+
+@app.route("/me", methods=["DELETE"], authorizer=bearer_auth)
+def delete_me():
+    body = http.parse_body(DeleteAccount, app.current_request.raw_body)
+    return http.json_response(erasure.request_deletion(_caller()["username"], body.password, _client_ip()), status=202)
+
+
+@app.route("/me/deletion", methods=["GET"])
+def get_deletion():
+    """Public: the job id (unguessable, from the 202) is the capability; the user's sessions are over."""
+    return http.json_response(erasure.deletion_status((app.current_request.query_params or {}).get("job") or ""))
+
+
+@app.route("/me/export", methods=["POST"], authorizer=bearer_auth)
+def export_me():
+    return http.json_response(export.request_export(_caller()["username"]), status=202)
+
+
+@app.route("/me/export/{job}", methods=["GET"], authorizer=bearer_auth)
+def get_export(job):
+    return http.json_response(export.export_status(_caller()["username"], job))
 
 
 @app.route("/users/{username}", methods=["GET"])

@@ -77,6 +77,14 @@ def _fanout_record(record) -> None:
         backfill(message["reader"], message["author"])
     elif kind == CLEANUP:
         remove_author(message["reader"], message["author"])
+    elif kind == "erase_account":  # account erasure shares this worker and queue (chalicelib.erasure)
+        from chalicelib import erasure
+
+        erasure.erase(message["job"])
+    elif kind == "export_account":  # data export shares it too (chalicelib.export)
+        from chalicelib import export
+
+        export.build(message["user"], message["job"])
     else:
         logger.warning("ignoring unknown fan-out message", extra={"type": kind})
 

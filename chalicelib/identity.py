@@ -139,3 +139,21 @@ def _token_set(result: dict) -> TokenSet:
         expires_in=int(auth.get("ExpiresIn", 3600)),
         refresh_token=auth.get("RefreshToken"),
     )
+
+
+def disable_user(username: str) -> None:
+    """No new sign-in or refresh for the user (``AdminDisableUser``); an absent user is fine."""
+    try:
+        _idp().admin_disable_user(UserPoolId=get_settings().user_pool_id, Username=username)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "UserNotFoundException":
+            raise
+
+
+def delete_user(username: str) -> None:
+    """Remove the user from the pool (``AdminDeleteUser``); already gone is fine (idempotent)."""
+    try:
+        _idp().admin_delete_user(UserPoolId=get_settings().user_pool_id, Username=username)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "UserNotFoundException":
+            raise

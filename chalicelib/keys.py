@@ -48,6 +48,8 @@ PATH_PARAMETER_RULES = {
                  "must be 3-30 letters, digits or underscores"),
     "photo_id": (lambda value: _ULID.fullmatch(value) is not None,
                  "must be a photo id (26 characters of Crockford base32)"),
+    "job": (lambda value: re.fullmatch(r"[0-9a-f]{32}", value) is not None,
+            "must be a job id (32 lowercase hex digits)"),
 }
 
 

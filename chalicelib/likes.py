@@ -4,10 +4,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from chalicelib import photos, quotas
+from chalicelib.errors import PhotoNotFound, PhotoNotReady
 from chalicelib.observability import metrics
-from chalicelib.errors import PhotoNotReady
 from chalicelib.repositories import counters
 from chalicelib.repositories import likes as like_edges
+from chalicelib.repositories import users as profiles
 from chalicelib.repositories.counters import LIKES
 from chalicelib.users import now_iso
 
@@ -41,6 +42,8 @@ def liked_photos(user: str, photo_ids: Iterable[str]) -> set[str]:
 def photo_for_viewer(photo_id: str, viewer: str | None) -> dict:
     """A photo's view; for a signed-in viewer it also says whether they liked it."""
     view = photos.get_photo(photo_id)
+    if profiles.get(view["owner"]) is None:  # the owner's account is being erased: nothing of it is served
+        raise PhotoNotFound(f"No photo with id {photo_id!r}.")
     if viewer:
         view["liked"] = photo_id in liked_photos(viewer, [photo_id])
     return view

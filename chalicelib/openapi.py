@@ -18,6 +18,7 @@ VERSION = "1.0.0"
 
 USERNAME = {"type": "string", "pattern": "^[A-Za-z0-9_]{3,30}$"}
 PHOTO_ID = {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$", "description": "A ULID."}
+JOB_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
 _SIZE = {"type": "object", "required": ["width", "height"], "additionalProperties": False,
          "properties": {"width": {"type": "integer"}, "height": {"type": "integer"}}}
 _URL_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -129,6 +130,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object", "required": ["likes", "liked"], "additionalProperties": False,
         "properties": {"likes": {"type": "integer"}, "liked": {"type": "boolean"}},
     },
+    "JobStarted": {
+        "type": "object", "required": ["job", "status", "status_url"], "additionalProperties": False,
+        "properties": {"job": JOB_ID, "status": {"type": "string"},
+                       "status_url": {"type": "string", "description": "Where to poll the job's progress."}},
+    },
+    "DeletionProgress": {
+        "type": "object", "required": ["job", "status", "steps_done", "steps_total"], "additionalProperties": False,
+        "properties": {"job": JOB_ID, "status": {"type": "string"}, "steps_done": {"type": "integer"},
+                       "steps_total": {"type": "integer"}, "updated_at": {"type": ["string", "null"]}},
+    },
+    "ExportStatus": {
+        "type": "object", "required": ["job", "status"], "additionalProperties": False,
+        "properties": {"job": JOB_ID, "status": {"type": "string"},
+                       "download_url": {"type": "string", "description": "Presigned zip download (when ready)."},
+                       "expires_at": {"type": "integer", "description": "Epoch second the link expires."}},
+    },
     "OpenApiDocument": {"type": "object", "required": ["openapi", "paths"]},
 }
 
@@ -182,6 +199,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/me", "The caller's profile", 200, "Profile", signed_in=True, errors=(404,)),
     Operation("PATCH", "/me", "Change the caller's display name or bio", 200, "Profile", "ProfileUpdate",
               signed_in=True, errors=(*_BODY, 404)),
+    Operation("DELETE", "/me", "Delete the caller's account (password re-confirms); erasure follows", 202,
+              "JobStarted", "DeleteAccount", signed_in=True, errors=(*_BODY, 401, 429)),
+    Operation("GET", "/me/deletion", "Progress of an account deletion (the job id from the 202)", 200,
+              "DeletionProgress", errors=(400, 404), query=("job",)),
+    Operation("POST", "/me/export", "Start an export of the caller's data (one at a time)", 202, "JobStarted",
+              signed_in=True, errors=(409, 429)),
+    Operation("GET", "/me/export/{job}", "An export's status and, when ready, its download link", 200,
+              "ExportStatus", signed_in=True, errors=(400, 404)),
     Operation("GET", "/users/{username}", "A user's profile", 200, "Profile", errors=(404,)),
     Operation("POST", "/photos", "Start an upload: a pending photo and a presigned S3 POST", 201, "NewUpload",
               "NewPhoto", signed_in=True, errors=(*_BODY, 429)),
@@ -210,10 +235,11 @@ OPERATIONS: tuple[Operation, ...] = (
               query=_PAGE),
 )
 
-_PATH_PARAMETERS = {"username": USERNAME, "photo_id": PHOTO_ID}
+_PATH_PARAMETERS = {"username": USERNAME, "photo_id": PHOTO_ID, "job": JOB_ID}
 _QUERY_PARAMETERS = {
     "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
     "cursor": {"type": "string", "description": "next_cursor of the previous page."},
+    "job": {**JOB_ID, "description": "The job id from the 202."},
 }
 
 

@@ -41,6 +41,7 @@ FOLLOWS = "follows"
 LIKES = "likes"
 SIGNUPS = "signups"
 FAILED_LOGINS = "failed_logins"
+EXPORTS = "exports"
 
 #: Seconds a quota item outlives its window before DynamoDB's TTL may delete it.
 TTL_GRACE_SECONDS = 3600
@@ -66,6 +67,7 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     LIKES: Limit(60, 60),              # per user: likes and unlikes a minute
     SIGNUPS: Limit(20, 3600),          # per client IP: sign-ups an hour (NATs share an IP)
     FAILED_LOGINS: Limit(20, 900),     # per client IP: wrong passwords per 15 minutes
+    EXPORTS: Limit(5, 86400),          # per user: data exports a day (each reads every photo)
 }
 
 MESSAGES = {
@@ -75,6 +77,7 @@ MESSAGES = {
     LIKES: "Too many likes: at most {limit} every {window}.",
     SIGNUPS: "Too many sign-ups from your network: at most {limit} every {window}.",
     FAILED_LOGINS: "Too many failed logins from your network: at most {limit} every {window}.",
+    EXPORTS: "Too many data exports: at most {limit} every {window}.",
 }
 
 

@@ -130,6 +130,12 @@ class LogOut(_Body):
     refresh_token: text(4096, min_length=1) | None = None
 
 
+class DeleteAccount(_Body):
+    """``DELETE /me``: the current password re-confirms the erasure."""
+
+    password: text(256, min_length=1)
+
+
 class ProfileUpdate(_Body):
     display_name: text(50) | None = None
     bio: text(300, multiline=True) | None = None

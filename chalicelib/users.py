@@ -29,6 +29,10 @@ def sign_up(username: str, email: str, password: str, client_ip: str) -> dict:
     Each attempt counts against the client IP's sign-up quota (taken ones too: probing names costs).
     """
     quotas.consume(quotas.SIGNUPS, client_ip)
+    from chalicelib import erasure  # the reservation check needs the key ring: loaded on sign-up only
+
+    if erasure.is_reserved(username):
+        raise UsernameTaken("That username is taken.")
     confirmed = identity.sign_up(username, email, password)
     if not profiles.create(_new_user(username, email)):
         raise UsernameTaken("That username is taken.")

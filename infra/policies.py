@@ -124,8 +124,10 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         # A presigned POST is signed with the function's credentials: it needs PutObject on uploads/.
         Grant("MediaObjects", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
               (media_objects("uploads/", "media/"),)),
+        # The export download link (a presigned GET) is signed with the function's credentials.
+        Grant("Exports", ("s3:GetObject",), (media_objects("exports/"),)),
         Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
-        Grant("Identity", ("cognito-idp:AdminConfirmSignUp",), (user_pool,)),
+        Grant("Identity", ("cognito-idp:AdminConfirmSignUp", "cognito-idp:AdminDisableUser"), (user_pool,)),
         Grant("CursorKey", ("secretsmanager:GetSecretValue",), (cursor_secret,)),
         Grant("Cdn", ("cloudfront:CreateInvalidation",), (distribution,)),
     ),
@@ -161,8 +163,16 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
     "fan_out_feed": (
         Grant("Consume", CONSUME, (queue("fanout"),)),
         Grant("Tables", READ + WRITE, (table("graph"), table("feeds"), table("jobs"),
-                                        table("photos", indexes=True), table("users"), table("counters"))),
+                                        table("photos", indexes=True), table("users"), table("counters"),
+                                        table("sessions"), table("quotas"))),
         Grant("Continue", ("sqs:SendMessage",), (queue("fanout"),)),
+        # Account erasure (chalicelib.erasure) shares this worker: the user's media, CDN copies, identity.
+        # Data export (chalicelib.export) too: reads originals, writes exports/.
+        Grant("MediaObjects", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
+              (media_objects("uploads/", "media/", "exports/"),)),
+        Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
+        Grant("Cdn", ("cloudfront:CreateInvalidation",), (distribution,)),
+        Grant("Identity", ("cognito-idp:AdminDisableUser", "cognito-idp:AdminDeleteUser"), (user_pool,)),
     ),
 }
 
@@ -172,7 +182,7 @@ ALLOWED_WILDCARDS: tuple[tuple[str, str], ...] = (
     (r"^arn:[^:]+:dynamodb:[^:*]+:\d+:table/photoscale-[a-z0-9]+-[a-z]+/index/\*$", "the indexes of one named table"),
     (r"^arn:[^:]+:logs:[^:*]+:\d+:log-group:/aws/lambda/photoscale-[a-z0-9]+(-[a-z_]+)?:\*$",
      "the log streams of the function's own log group"),
-    (r"^arn:[^:]+:s3:::photoscale-[a-z0-9]+-media-\d+-[a-z0-9-]+/(uploads|media)/\*$",
+    (r"^arn:[^:]+:s3:::photoscale-[a-z0-9]+-media-\d+-[a-z0-9-]+/(uploads|media|exports)/\*$",
      "objects under one key prefix of the stage's media bucket"),
     (r"^arn:[^:]+:secretsmanager:[^:*]+:\d+:secret:photoscale/[a-z0-9]+/cursor-signing-key-\?{6}$",
      "the random 6-character suffix Secrets Manager appends to the secret's name"),

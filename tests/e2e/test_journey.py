@@ -254,3 +254,42 @@ def test_log_out_everywhere_ends_the_session_on_every_device(new_page, site_url)
     assert json.loads(refused.value.read())["error"]["code"] == "unauthorized"
     # And signing in again works
     log_in(laptop, name)
+
+
+def test_a_new_user_downloads_their_data_and_deletes_their_account_by_keyboard_at_375px(new_page, site_url):
+    import urllib.request
+
+    # Given a new user on a 375 px phone, on their own profile
+    name = f"d{uuid.uuid4().hex[:10]}"
+    phone = new_page(375, 812)
+    sign_up(phone, name)
+    phone.get_by_role("link", name="Profile").click()
+    expect(phone.get_by_role("heading", name="Your data")).to_be_visible()
+    no_horizontal_scroll(phone)
+    # When they ask for their data (keyboard only)
+    phone.get_by_role("button", name="Download my data").focus()
+    phone.keyboard.press("Enter")
+    # Then a download link appears once the zip is ready, and it serves a zip
+    link = phone.get_by_role("link", name="Download the zip")
+    expect(link).to_be_visible(timeout=PROCESSING_TIMEOUT)
+    href = link.get_attribute("href")
+    with urllib.request.urlopen(href if href.startswith("http") else site_url + href, timeout=30) as response:
+        assert response.read(2) == b"PK"
+    # When they open "Delete account", read the warning and confirm with their password
+    phone.get_by_role("button", name="Delete account").focus()
+    phone.keyboard.press("Enter")
+    expect(phone.get_by_text("This cannot be undone.")).to_be_visible()
+    expect(phone.get_by_label("Your password")).to_be_focused()
+    phone.keyboard.type(PASSWORD)
+    phone.keyboard.press("Enter")
+    no_horizontal_scroll(phone)
+    # Then the erasure runs to the end and they are signed out on the home page
+    expect(phone.get_by_role("status")).to_have_text("Your account and all its data have been deleted.",
+                                                    timeout=PROCESSING_TIMEOUT)
+    expect(phone.get_by_role("link", name="Log in")).to_be_visible()
+    # And the profile is gone (asked outside the browser: a 404 there counts as a page problem)
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        urllib.request.urlopen(f"{site_url}/api/users/{name}", timeout=10)
+    assert gone.value.code == 404

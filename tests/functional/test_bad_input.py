@@ -54,7 +54,7 @@ def test_every_body_route_is_in_the_list(client):
     taking_bodies = {
         (method, re.sub(r"\{[^}]+\}", "{}", path))
         for path, entries in app.app.routes.items() for method in entries if method in ("POST", "PUT", "PATCH")
-    } - {("PUT", "/users/{}/follow"), ("PUT", "/photos/{}/like"), ("POST", "/auth/logout-all")}
+    } - {("PUT", "/users/{}/follow"), ("PUT", "/photos/{}/like"), ("POST", "/auth/logout-all"), ("POST", "/me/export")}
     listed = {(method, re.sub(PHOTO_ID, "{}", path)) for method, path, _ in BODY_ROUTES}
     assert taking_bodies == listed
 
@@ -161,6 +161,7 @@ def test_multiline_fields_keep_line_breaks_and_single_line_fields_do_not(client)
 
 BAD_USERNAMES = ["ab", "a" * 31, "semi:colon", "dash-ed", "x%00y", "%E2%80%AEevil", "dot.ted"]
 BAD_PHOTO_IDS = ["nope", PHOTO_ID.lower(), PHOTO_ID + "0", PHOTO_ID[:-1] + "U", "x" * 2000]
+BAD_JOB_IDS = ["nope", "A" * 32, "a" * 31, "a" * 33, "g" * 32]
 
 
 def path_routes():
@@ -177,6 +178,7 @@ def path_routes():
         ("POST", "/photos/{}/edits", True, "photo_id"),
         ("PUT", "/photos/{}/like", True, "photo_id"),
         ("DELETE", "/photos/{}/like", True, "photo_id"),
+        ("GET", "/me/export/{}", True, "job"),
     ]
 
 
@@ -197,7 +199,7 @@ def test_malformed_path_parameters_are_400_on_every_route(client, method, templa
     # Given a caller (for protected routes)
     _, token = member(client) if protected else (None, None)
     body = {"caption": "c"} if method == "PATCH" else ({"rotate": 90} if template.endswith("edits") else None)
-    for value in BAD_USERNAMES if name == "username" else BAD_PHOTO_IDS:
+    for value in {"username": BAD_USERNAMES, "job": BAD_JOB_IDS}.get(name, BAD_PHOTO_IDS):
         # When the route is called with a malformed parameter
         response = call(client, method, template.format(value), body, token=token)
         # Then it is a field-level 400 naming the parameter, before any lookup

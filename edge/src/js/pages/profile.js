@@ -2,6 +2,7 @@
 import { h, formatCount, formatDate } from "../dom.js";
 import { api, ApiError, signOut } from "../api.js";
 import { session } from "../session.js";
+import { accountSection } from "./account.js";
 import { announce, showError, clearMessages, infiniteList, photoCard, describeError, loadingBlock, replace } from "../ui.js";
 
 const enc = encodeURIComponent;
@@ -123,7 +124,8 @@ export const profile = {
       renderItem: (photo, { lazy }) => photoCard(photo, { lazy, showOwner: false }),
     });
     onDispose(grid.dispose);
-    replace(main, header, h("h2", { class: "section-title" }, "Photos"), grid.element);
+    replace(main, header, h("h2", { class: "section-title" }, "Photos"), grid.element,
+      isMe ? accountSection({ navigate, signal }) : null);
     return data.display_name ? `${data.display_name} (@${username})` : `@${username}`;
   },
 };
