@@ -86,18 +86,32 @@ def bind_model(model: type, table_name: str) -> type:
     meta.read_timeout_seconds = settings.aws_read_timeout
     meta.max_retry_attempts = max(settings.aws_max_attempts - 1, 0)
     model._connection = None  # rebuilt lazily with the new Meta
-    _use_client(model, table_reader())
+    _use_client(model, table_writer())
     _bound_models.add(model)
     return model
 
 
 def table_reader() -> Any:
-    """The client the models send their requests with.
+    """The client the repositories' cacheable (eventually consistent) reads go through.
 
     Without a cache tier: the DynamoDB client. With ``DAX_ENDPOINT``: a
     :class:`chalicelib.dax.CacheTierClient`, which routes each request (DAX or DynamoDB, per access
-    pattern) and falls back to DynamoDB while DAX fails.
+    pattern, :func:`chalicelib.dax.route`) and falls back to DynamoDB while DAX fails.
     """
+    return _cache_tier_client_or_dynamodb()
+
+
+def table_writer() -> Any:
+    """The client of writes and strongly consistent reads (:func:`bind_model`'s models).
+
+    The DynamoDB client; with a cache tier the same :class:`chalicelib.dax.CacheTierClient` as
+    :func:`table_reader`, whose router sends consistent reads and transactions to DynamoDB and the
+    writes that keep DAX's item cache fresh (profiles) through DAX.
+    """
+    return _cache_tier_client_or_dynamodb()
+
+
+def _cache_tier_client_or_dynamodb() -> Any:
     settings = get_settings()
     if not settings.dax_endpoint:
         return client("dynamodb")

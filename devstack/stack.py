@@ -212,7 +212,9 @@ class LocalStack:
 
     def _start_api(self) -> None:
         # Only the API reads through the cache tier (in AWS only it is in the DAX VPC); workers do not.
-        env = {**self.env, "DAX_ENDPOINT": self.dax_endpoint} if self.config.run_dax else self.env
+        # A stand-in brought back by `devstack.chaos cache-up` is tried again after 3 s (AWS default: 10 s).
+        env = {"DAX_RETRY_SECONDS": "3", **self.env, "DAX_ENDPOINT": self.dax_endpoint} if self.config.run_dax \
+            else self.env
         process = self._spawn(
             "api",
             [sys.executable, "-m", "devstack.chalice_local", "local", "--stage", self.config.stage,
