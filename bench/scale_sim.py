@@ -57,8 +57,9 @@ Operations per request (units per request; x2 = transactional):
   - feed read: Query own FeedsTable partition (20 x 1 KB, eventually consistent = 2.5 RCU)
     + one Query per followed celebrity (followers >= the settings' celebrity threshold) on
     PhotosTable ``by_owner`` (owner = celebrity: 2.5 RCU): the pull model makes a celebrity's GSI
-    partition a read hot key, defended by an in-process cache per Lambda container (TTL 5 s,
-    1,000 containers at peak), modelled as min(rate, containers / ttl) queries/s per celebrity
+    partition a read hot key; a per-container timeline cache is modelled (min(rate, containers / ttl)
+    queries/s per celebrity) only if the code has one (``chalicelib.feed.TIMELINE_CACHE_SECONDS``;
+    today it has none, so none is credited)
     + the celebrity registry (8 copies, one picked at random, cached 60 s per container:
     min(rate, containers / 60) reads/s spread over the copies).
   - photo view: GetItem photo (0.5) + GetItem ``liked#{viewer}`` edge (0.5) + BatchGet likes
@@ -186,8 +187,9 @@ class Config:
     photo_recency_s: float = 1.0
     hot_targets: int = 200
     containers: int = 1_000
-    timeline_ttl_s: float = 5.0
-    registry_ttl_s: float = 60.0
+    #: The in-process caches the code has (read from it: :func:`code_cache_ttls`); None: no such cache.
+    timeline_ttl_s: float | None = field(default_factory=lambda: code_cache_ttls()[0])
+    registry_ttl_s: float = field(default_factory=lambda: code_cache_ttls()[1])
     cache: bool = True
     celebrity_uploads_per_day: float = 10.0
     fanout_write_rate: float = 40_000.0  # the default per-table on-demand write quota (WCU/s)
@@ -577,11 +579,22 @@ def fanout_incoming(design: str, pop: Population) -> float:
     return float((pop.upload_rate * reach * push).sum() * W_FEED / pop.users)
 
 
+def code_cache_ttls() -> tuple[float | None, float]:
+    """``(celebrity timeline TTL or None, celebrity registry TTL)`` of the per-container caches that
+    exist in ``chalicelib`` (a timeline cache only if ``chalicelib.feed.TIMELINE_CACHE_SECONDS`` exists:
+    the simulator credits no cache the code does not have)."""
+    from chalicelib import celebrities, feed
+
+    return getattr(feed, "TIMELINE_CACHE_SECONDS", None), float(celebrities.REGISTRY_CACHE_SECONDS)
+
+
 def effective_rate(cfg: Config, rate: np.ndarray | float, cached: str) -> np.ndarray | float:
     """Request rate reaching DynamoDB for a read served by the per-container cache."""
     if not cached or not cfg.cache:
         return rate
     ttl = cfg.timeline_ttl_s if cached == "timeline" else cfg.registry_ttl_s
+    if ttl is None:  # the code has no such cache
+        return rate
     return np.minimum(rate, cfg.containers / ttl)
 
 
@@ -1035,9 +1048,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mix: {mix}")
     print(f"targets ∝ followers+1: the celebrities draw {100 * celeb_share:.0f} % of targeted requests "
           f"(top one {100 * pop.popularity[0]:.0f} %); newest photo of an owner {100 * pop.photo_weights[0]:.0f} %")
-    print(f"cache assumption: a celebrity's timeline is cached {cfg.timeline_ttl_s:g} s in each of "
-          f"{cfg.containers:,} containers -> its by_owner partition sees min(rate, {cfg.containers / cfg.timeline_ttl_s:,.0f}) "
-          f"queries/s; registry cached {cfg.registry_ttl_s:g} s -> min(rate, {cfg.containers / cfg.registry_ttl_s:,.1f}) "
+    timeline = ("no celebrity-timeline cache in the code (chalicelib.feed): every pull reaches by_owner"
+                if cfg.timeline_ttl_s is None else
+                f"a celebrity's timeline is cached {cfg.timeline_ttl_s:g} s in each of {cfg.containers:,} containers "
+                f"-> its by_owner partition sees min(rate, {cfg.containers / cfg.timeline_ttl_s:,.0f}) queries/s")
+    print(f"caches (read from the code): {timeline}; registry cached {cfg.registry_ttl_s:g} s -> min(rate, {cfg.containers / cfg.registry_ttl_s:,.1f}) "
           f"reads/s over {keys.CELEBRITY_REGISTRY_COPIES} copies ({env.registry_rcu:g} RCU each)")
     shares = env.follower_shares(int(pop.shards[0]))
     print(f"followers-shard shares measured with keys.follower_shard over {env.follower_shares.actors_hashed:,} actor ids "
@@ -1094,7 +1109,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({pct(scan_rate, RCU_LIMIT)}) meanwhile")
     pushed = pop.followers[~pop.pull]
     biggest_push = int(pushed.max()) if len(pushed) else 0
-    print(f"  ours: celebrities are never fanned out (followers pull by_owner, cached); the largest push is "
+    print(f"  ours: celebrities are never fanned out (followers pull by_owner); the largest push is "
           f"{biggest_push:,} items ({biggest_push / cfg.fanout_write_rate:.2f} s at that rate)")
     uncached = cfg.rate("feed") * float(pop.phi[0]) * R_TIMELINE_PAGE
     print(f"sensitivity: without the container cache, {pop.name(0)}'s by_owner partition would take "

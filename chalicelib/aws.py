@@ -25,6 +25,7 @@ _session: boto3.session.Session | None = None
 _clients: dict[tuple[str, str], Any] = {}
 _bound_models: set[type] = set()
 _reader_models: dict[type, type] = {}
+_cache_tier: Any = None
 
 
 def _boto_config(settings: Settings):
@@ -109,14 +110,64 @@ def bind_model(model: type, table_name: str) -> type:
     meta.read_timeout_seconds = settings.aws_read_timeout
     meta.max_retry_attempts = max(settings.aws_max_attempts - 1, 0)
     model._connection = None  # rebuilt lazily with the new Meta
-    _use_client(model, client("dynamodb"))
+    _use_client(model, table_writer())
     _bound_models.add(model)
     return model
 
 
 def table_reader() -> Any:
-    """The client the repositories' cacheable reads go through (the DynamoDB client today)."""
-    return client("dynamodb")
+    """The client the repositories' cacheable (eventually consistent) reads go through.
+
+    Without a cache tier: the DynamoDB client. With ``DAX_ENDPOINT``: a
+    :class:`chalicelib.dax.CacheTierClient`, which routes each request (DAX or DynamoDB, per access
+    pattern, :func:`chalicelib.dax.route`) and falls back to DynamoDB while DAX fails.
+    """
+    return _cache_tier_client_or_dynamodb()
+
+
+def table_writer() -> Any:
+    """The client of writes and strongly consistent reads (:func:`bind_model`'s models).
+
+    The DynamoDB client; with a cache tier the same :class:`chalicelib.dax.CacheTierClient` as
+    :func:`table_reader`, whose router sends consistent reads and transactions to DynamoDB and the
+    writes that keep DAX's item cache fresh (profiles) through DAX.
+    """
+    return _cache_tier_client_or_dynamodb()
+
+
+def _cache_tier_client_or_dynamodb() -> Any:
+    settings = get_settings()
+    if not settings.dax_endpoint:
+        return client("dynamodb")
+    global _cache_tier
+    with _lock:
+        if _cache_tier is None:
+            from chalicelib import dax
+
+            _cache_tier = dax.CacheTierClient(
+                connect=lambda: _cache_tier_client(settings),
+                dynamodb=client("dynamodb"),
+                router=lambda operation, params: dax.route(
+                    operation, params, users_table=settings.users_table, counters_table=settings.counters_table),
+                breaker=dax.CircuitBreaker(settings.dax_retry_seconds),
+            )
+        return _cache_tier
+
+
+def _cache_tier_client(settings: Settings) -> Any:
+    """The cache tier's own client, built on first use with short timeouts and no retries."""
+    from botocore.config import Config
+
+    config = Config(region_name=settings.region, connect_timeout=settings.dax_timeout,
+                    read_timeout=settings.dax_timeout, retries={"mode": "standard", "total_max_attempts": 1})
+    endpoint = settings.dax_endpoint or ""
+    if endpoint.startswith(("dax://", "daxs://")):
+        from amazondax import AmazonDaxClient  # ~40 ms of import: only functions with a cache tier pay it
+
+        return AmazonDaxClient(endpoint_url=endpoint, region_name=settings.region, config=config)
+    # A DynamoDB-protocol endpoint (the local DAX stand-in, devstack/dax_proxy.py): the ordinary client.
+    client("dynamodb")  # makes the shared session
+    return _session.client("dynamodb", region_name=settings.region, endpoint_url=endpoint, config=config)
 
 
 def reader_model(model: type, table_name: str) -> type:
@@ -157,9 +208,10 @@ def _use_client(model: type, botocore_client: Any) -> None:
 
 def reset() -> None:
     """Drop cached clients and model bindings (tests switch endpoints between cases)."""
-    global _session
+    global _session, _cache_tier
     with _lock:
         _clients.clear()
+        _cache_tier = None
         _session = None
         for model in [*_bound_models, *_reader_models.values()]:
             model._connection = None

@@ -54,6 +54,12 @@ class Settings:
     quota_limits: dict[str, Any] = field(default_factory=dict)
     #: Header holding the client IP set by our own CDN (``CloudFront-Viewer-Address``); unset: sourceIp.
     client_ip_header: str | None = None
+    #: The stage's cache tier (``DAX_ENDPOINT``): ``daxs://`` a DAX cluster, ``http://`` the local stand-in.
+    dax_endpoint: str | None = None
+    #: Connect and read timeout of a cache-tier request, seconds (DAX's own default blocks 60 s).
+    dax_timeout: float = 0.5
+    #: How long the cache tier is skipped after a failure before one request tries it again.
+    dax_retry_seconds: float = 10.0
 
     @property
     def cognito_issuer(self) -> str:
@@ -95,7 +101,8 @@ _INTEGERS = {
     "aws_max_attempts": "AWS_MAX_ATTEMPTS",
 }
 
-_FLOATS = {"aws_connect_timeout": "AWS_CONNECT_TIMEOUT", "aws_read_timeout": "AWS_READ_TIMEOUT"}
+_FLOATS = {"aws_connect_timeout": "AWS_CONNECT_TIMEOUT", "aws_read_timeout": "AWS_READ_TIMEOUT",
+           "dax_timeout": "DAX_TIMEOUT", "dax_retry_seconds": "DAX_RETRY_SECONDS"}
 
 
 def event_source_queue(variable: str) -> str:
@@ -152,6 +159,7 @@ def load_settings(environ: dict[str, str] | os._Environ[str]) -> Settings:
         media_base_url=environ.get("MEDIA_BASE_URL", "/media").rstrip("/"),
         cdn_distribution_id=environ.get("CDN_DISTRIBUTION_ID") or None,
         client_ip_header=environ.get("CLIENT_IP_HEADER", "").strip() or None,
+        dax_endpoint=environ.get("DAX_ENDPOINT", "").strip() or None,
         active_regions=tuple(r.strip() for r in environ.get("ACTIVE_REGIONS", "").split(",") if r.strip()),
         auto_confirm_signup=environ.get("AUTO_CONFIRM_SIGNUP", "false").lower() in ("1", "true", "yes"),
         **values,  # type: ignore[arg-type]

@@ -56,8 +56,13 @@ class StackConfig:
     aws_port: int = 4566
     api_port: int = 8001
     site_port: int = 8000
+    dax_port: int = 8111
+    dax_control_port: int = 8112
+    #: Where the DAX stand-in records its control URL for ``python -m devstack.chaos`` (None: nowhere).
+    dax_control_file: Path | None = None
     stage: str = "local"
     run_pump: bool = True
+    run_dax: bool = True
     run_site: bool = True
     pump_retry_delay_seconds: int = 1
     log_dir: Path | None = None  # None: children inherit stdout/stderr
@@ -66,7 +71,8 @@ class StackConfig:
     @classmethod
     def ephemeral(cls, **overrides) -> StackConfig:
         """Free ports everywhere (tests run beside a developer's ``make run``)."""
-        return cls(aws_port=free_port(), api_port=free_port(), site_port=free_port(), **overrides)
+        return cls(aws_port=free_port(), api_port=free_port(), site_port=free_port(), dax_port=free_port(),
+                   dax_control_port=free_port(), **overrides)
 
 
 class LocalStack:
@@ -84,6 +90,15 @@ class LocalStack:
         return f"http://{self.config.host}:{self.config.aws_port}"
 
     @property
+    def dax_endpoint(self) -> str:
+        """The DAX stand-in (the API's ``DAX_ENDPOINT``)."""
+        return f"http://{self.config.host}:{self.config.dax_port}"
+
+    @property
+    def dax_control_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.dax_control_port}"
+
+    @property
     def api_url(self) -> str:
         """chalice local itself (routes without the ``/api`` prefix)."""
         return f"http://{self.config.host}:{self.config.api_port}"
@@ -97,6 +112,8 @@ class LocalStack:
         try:
             self._start_aws()
             self._provision()
+            if self.config.run_dax:
+                self._start_dax()
             self._start_api()
             if self.config.run_pump:
                 self._start_pump()
@@ -179,12 +196,30 @@ class LocalStack:
         env.update(self.config.extra_env)
         self.env = env
 
+    def _start_dax(self) -> None:
+        """The DAX stand-in in front of the embedded AWS (devstack/dax_proxy.py)."""
+        args = [sys.executable, "-m", "devstack.dax_proxy", "--upstream", self.aws_endpoint, "--host", self.config.host,
+                "--port", str(self.config.dax_port), "--control-port", str(self.config.dax_control_port)]
+        if self.config.dax_control_file is not None:
+            args += ["--control-file", str(self.config.dax_control_file)]
+        process = self._spawn("dax", args, self.base_env())
+        wait_for(
+            lambda: process.poll() is None and _port_open(self.config.host, self.config.dax_port),
+            timeout=30, what=f"the DAX stand-in on {self.dax_endpoint}",
+        )
+        if process.poll() is not None:
+            raise RuntimeError("the DAX stand-in exited; is its port in use?")
+
     def _start_api(self) -> None:
+        # Only the API reads through the cache tier (in AWS only it is in the DAX VPC); workers do not.
+        # A stand-in brought back by `devstack.chaos cache-up` is tried again after 3 s (AWS default: 10 s).
+        env = {"DAX_RETRY_SECONDS": "3", **self.env, "DAX_ENDPOINT": self.dax_endpoint} if self.config.run_dax \
+            else self.env
         process = self._spawn(
             "api",
             [sys.executable, "-m", "devstack.chalice_local", "local", "--stage", self.config.stage,
              "--host", self.config.host, "--port", str(self.config.api_port), "--no-autoreload"],
-            self.env,
+            env,
         )
 
         def healthy() -> bool:

@@ -567,7 +567,7 @@ def render(config: dict[str, Any], functions: list[Function], tables: list[Table
         ([f"----- The photo pipeline: share of photos ending failed (our EMF metrics, namespace {namespace})"],
          [_photos_failed_alarm(namespace, service)]),
         (["----- Optional tiers: only with their parameter set ------------------------------------",
-          f"The cache tier's client must emit DaxReads and DaxFallbacks ({namespace} namespace); no code does yet."],
+          f"DaxReads and DaxFallbacks ({namespace} namespace) come from the cache tier's client, chalicelib/dax.py."],
          [_dax_alarm(namespace, service), *(_table_replication_alarm(t, app_name) for t in tables), _waf_alarm()]),
         (["----- Dashboard: one per stage; the optional tiers' widgets appear only when configured"],
          [_dashboard(functions, tables, queues, namespace, service)]),

@@ -176,6 +176,24 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
     ),
 }
 
+def dax_cluster(t: Target) -> list[str]:
+    return [f"arn:{t.partition}:dax:{t.region}:{t.account}:cache/{APP_NAME}-{t.stage}"]  # infra/dax.yaml
+
+
+#: Stages with a cache tier (infra/dax.yaml) and the functions placed in its VPC to read through DAX.
+DAX_STAGES = ("prod",)
+DAX_FUNCTIONS = ("api_handler",)
+#: Only the operations chalicelib.dax.route sends to DAX, on the stage's cluster; Lambda's own ENI
+#: management for a function in a VPC (these EC2 actions support no resource-level permissions).
+DAX_GRANTS: tuple[Grant, ...] = (
+    Grant("Dax", ("dax:GetItem", "dax:BatchGetItem", "dax:PutItem", "dax:UpdateItem", "dax:DeleteItem"),
+          (dax_cluster,)),
+    Grant("VpcNetworking", ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
+                            "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                            "ec2:UnassignPrivateIpAddresses"), (everything,)),
+)
+
+
 # Wildcards a policy may contain, each with its reason. Anything else with "*" fails tests/unit/test_policies.py.
 ALLOWED_WILDCARDS: tuple[tuple[str, str], ...] = (
     (r"^\*$", "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions"),
@@ -204,7 +222,8 @@ def policy(function: str, target: Target) -> dict:
         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
         "Resource": [log_group, f"{log_group}:*"],
     }]
-    for grant in (*GRANTS[function], TRACING):
+    dax = DAX_GRANTS if function in DAX_FUNCTIONS and target.stage in DAX_STAGES else ()
+    for grant in (*GRANTS[function], *dax, TRACING):
         resources = [arn for build in grant.resources for arn in build(target)]
         statements.append({"Sid": grant.sid, "Effect": "Allow", "Action": list(grant.actions),
                            "Resource": resources})

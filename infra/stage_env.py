@@ -1,6 +1,7 @@
 """Write a deployed stateful stack's outputs into a Chalice stage's environment variables.
 
-``python -m infra.stage_env --stage prod [--stack photoscale-prod-stateful] [--edge-stack photoscale-prod-edge]``
+``python -m infra.stage_env --stage prod [--stack photoscale-prod-stateful] [--edge-stack photoscale-prod-edge]
+[--dax-stack photoscale-prod-dax]``
 reads the CloudFormation outputs and sets them in ``.chalice/config.json`` under
 ``stages.<stage>.environment_variables`` using the one naming rule (``infra.cfn.output_env_name``),
 so Lambda reads exactly the variables the local stack sets from the same template.
@@ -35,6 +36,18 @@ def update_config(config: dict, stage: str, variables: dict[str, str]) -> dict:
     return updated
 
 
+def with_cache_tier(config: dict, stage: str, dax_outputs: dict[str, str], function: str = "api_handler") -> dict:
+    """``config`` with ``function`` (only) placed in the cache tier's VPC and given its ``DAX_ENDPOINT``
+    (the outputs of ``infra/dax.yaml``; pure). Every other function stays outside any VPC."""
+    updated = json.loads(json.dumps(config))
+    settings = updated.setdefault("stages", {}).setdefault(stage, {}).setdefault(
+        "lambda_functions", {}).setdefault(function, {})
+    settings["subnet_ids"] = dax_outputs["ApiSubnetIds"].split(",")
+    settings["security_group_ids"] = [dax_outputs["ApiSecurityGroupId"]]
+    settings.setdefault("environment_variables", {})["DAX_ENDPOINT"] = dax_outputs["DaxEndpoint"]
+    return updated
+
+
 def stack_outputs(cloudformation, stack_name: str) -> dict[str, str]:
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
@@ -47,13 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", required=True)
     parser.add_argument("--stack", help="stateful stack name (default photoscale-<stage>-stateful)")
     parser.add_argument("--edge-stack", help="edge stack name, if deployed (photoscale-<stage>-edge)")
+    parser.add_argument("--dax-stack", help="cache tier stack (infra/dax.yaml), prod only: photoscale-prod-dax")
     parser.add_argument("--region", default=None)
     args = parser.parse_args(argv)
     cloudformation = boto3.client("cloudformation", region_name=args.region)
     stateful = stack_outputs(cloudformation, args.stack or f"photoscale-{args.stage}-stateful")
     edge = stack_outputs(cloudformation, args.edge_stack) if args.edge_stack else None
-    config = json.loads(CONFIG.read_text())
-    CONFIG.write_text(json.dumps(update_config(config, args.stage, stage_variables(stateful, edge)), indent=2) + "\n")
+    config = update_config(json.loads(CONFIG.read_text()), args.stage, stage_variables(stateful, edge))
+    if args.dax_stack:
+        config = with_cache_tier(config, args.stage, stack_outputs(cloudformation, args.dax_stack))
+    CONFIG.write_text(json.dumps(config, indent=2) + "\n")
     print(f"updated stage {args.stage!r} in {CONFIG}")
     return 0
 

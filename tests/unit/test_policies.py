@@ -111,3 +111,17 @@ def test_unknown_pool_falls_back_to_this_region_and_account_only() -> None:
     # Then the grant is still confined to this region and account (an allow-listed fallback)
     assert identity["Resource"] == ["arn:aws:cognito-idp:eu-west-1:123456789012:userpool/*"]
     assert all(_allowed(r) for r in identity["Resource"])
+
+
+def test_only_prods_api_function_may_use_the_dax_cluster_and_only_its_own():
+    from infra import policies
+
+    def dax_statement(stage, function):
+        document = policies.policy(function, policies.Target(stage=stage, region="eu-west-1", account="123456789012"))
+        return [s for s in document["Statement"] if any(a.startswith("dax:") for a in s["Action"])]
+
+    [grant] = dax_statement("prod", "api_handler")
+    assert grant["Resource"] == ["arn:aws:dax:eu-west-1:123456789012:cache/photoscale-prod"]
+    assert "dax:Query" not in grant["Action"] and "dax:Scan" not in grant["Action"]  # no DAX query path
+    assert dax_statement("dev", "api_handler") == []
+    assert all(dax_statement("prod", f) == [] for f in policies.FUNCTIONS if f != "api_handler")

@@ -18,3 +18,17 @@ def test_media_base_url_comes_from_the_edge_templates_media_base_url_output():
 
 def test_without_edge_outputs_the_stage_keeps_its_media_base_url():
     assert "MEDIA_BASE_URL" not in stage_variables({"UsersTable": "t"})
+
+
+def test_only_the_api_function_joins_the_cache_tiers_vpc_and_gets_its_endpoint():
+    from infra.stage_env import with_cache_tier
+
+    config = {"stages": {"prod": {"lambda_functions": {"bearer_auth": {"lambda_timeout": 10}}}}}
+    updated = with_cache_tier(config, "prod", {"ApiSubnetIds": "subnet-a,subnet-b", "ApiSecurityGroupId": "sg-1",
+                                               "DaxEndpoint": "daxs://photoscale-prod.abc.dax-clusters.eu-west-1.amazonaws.com"})
+    functions = updated["stages"]["prod"]["lambda_functions"]
+    assert functions["api_handler"]["subnet_ids"] == ["subnet-a", "subnet-b"]
+    assert functions["api_handler"]["security_group_ids"] == ["sg-1"]
+    assert functions["api_handler"]["environment_variables"]["DAX_ENDPOINT"].startswith("daxs://")
+    assert functions["bearer_auth"] == {"lambda_timeout": 10}
+    assert "environment_variables" not in updated["stages"]["prod"]  # not a stage-wide setting
