@@ -581,11 +581,12 @@ def fanout_incoming(design: str, pop: Population) -> float:
 
 def code_cache_ttls() -> tuple[float | None, float]:
     """``(celebrity timeline TTL or None, celebrity registry TTL)`` of the per-container caches that
-    exist in ``chalicelib`` (a timeline cache only if ``chalicelib.feed.TIMELINE_CACHE_SECONDS`` exists:
-    the simulator credits no cache the code does not have)."""
-    from chalicelib import celebrities, feed
+    exist in ``chalicelib``: the TTL table of :mod:`chalicelib.cache` (a timeline cache only if that
+    table has a ``timeline`` kind: the simulator credits no cache the code does not have)."""
+    from chalicelib import cache
 
-    return getattr(feed, "TIMELINE_CACHE_SECONDS", None), float(celebrities.REGISTRY_CACHE_SECONDS)
+    timeline = cache.TTL_SECONDS.get("timeline")
+    return (float(timeline) if timeline is not None else None), float(cache.TTL_SECONDS["registry"])
 
 
 def effective_rate(cfg: Config, rate: np.ndarray | float, cached: str) -> np.ndarray | float:

@@ -116,14 +116,15 @@ def test_a_timeline_cache_if_the_code_had_one_would_cap_a_celebrity_timeline_par
 
 
 def test_summary_finds_the_naive_registry_hot_and_ours_at_a_celebrity_timeline_without_a_timeline_cache(tmp_path):
-    # Given the default mix at 50,000 req/s on a small population
-    pop, env = small_world(dataclasses.replace(SMALL, peak_rps=50_000.0))
+    # Given the default mix at 50,000 req/s on a small population, with no celebrity-timeline cache
+    # (a what-if: the code's own cache TTL is checked in test_the_simulators_cache_parameters_are_the_codes)
+    pop, env = small_world(dataclasses.replace(SMALL, peak_rps=50_000.0, timeline_ttl_s=None))
     # When both designs are summarised and plotted
     summaries = [sim.summarise(sim.build_model(d, pop, env)) for d in sim.DESIGNS]
     out = tmp_path / "heat.png"
     sim.save_plot(summaries, out, "test")
     # Then the naive single registry item is the hottest key, overloaded; ours, crediting no timeline
-    # cache (the code has none), is hottest at the biggest celebrity's by_owner partition, overloaded
+    # cache, is hottest at the biggest celebrity's by_owner partition, overloaded
     ours, naive = summaries
     assert pop.cfg.timeline_ttl_s is None
     assert naive.hottest["util"].pk == sim.NAIVE_REGISTRY_PK
@@ -141,9 +142,9 @@ def test_shard_policy_falls_back_with_the_documented_steps():
 
 
 def test_the_simulators_cache_parameters_are_the_codes():
-    from chalicelib import celebrities, feed
+    from chalicelib import cache
 
     cfg = sim.Config()
     # Only caches that exist in chalicelib are modelled, with the code's own TTLs
-    assert cfg.timeline_ttl_s == getattr(feed, "TIMELINE_CACHE_SECONDS", None)
-    assert cfg.registry_ttl_s == celebrities.REGISTRY_CACHE_SECONDS
+    assert cfg.timeline_ttl_s == cache.TTL_SECONDS.get("timeline")
+    assert cfg.registry_ttl_s == cache.TTL_SECONDS["registry"]
