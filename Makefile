@@ -22,7 +22,7 @@ run: install web
 	$(PY) -m devstack.run
 
 test: install web package-venv
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 test-fast: install
 	$(PY) -m pytest tests/unit tests/functional
