@@ -36,3 +36,21 @@ def member(client, username: str | None = None, log_in: bool = True) -> tuple[st
     response = call(client, "POST", "/auth/login", {"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.body
     return username, body_of(response)["access_token"]
+
+
+def stage_cdn(monkeypatch) -> str:
+    """A CloudFront distribution in moto, configured as the stage's CDN (``CDN_DISTRIBUTION_ID``);
+    returns its id. Call inside the functional stack (the ``client`` fixture)."""
+    from chalicelib import aws, settings
+
+    distribution_id = aws.client("cloudfront").create_distribution(DistributionConfig={
+        "CallerReference": uuid.uuid4().hex, "Comment": "media", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "media", "DomainName": "media.s3.amazonaws.com",
+                                               "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "media", "ViewerProtocolPolicy": "https-only",
+                                 "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                                 "MinTTL": 0, "TrustedSigners": {"Enabled": False, "Quantity": 0}},
+    })["Distribution"]["Id"]
+    monkeypatch.setenv("CDN_DISTRIBUTION_ID", distribution_id)
+    settings.reset_settings()
+    return distribution_id

@@ -14,11 +14,10 @@ and distribution this stack really has).
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
-from api_helpers import PASSWORD, body_of, call, member
+from api_helpers import PASSWORD, body_of, call, member, stage_cdn
 from iam_audit import ACCOUNT, CallRecorder, Request, allows, iam_requests, uncovered
 
 from chalicelib import aws, celebrities, keys, settings
@@ -158,17 +157,7 @@ def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
 def recorded(client, deployed, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, Target]:
     """The journey's AWS calls per function, and the deploy target this stack corresponds to."""
     outputs = deployed["outputs"]
-    cloudfront = aws.client("cloudfront")
-    distribution_id = cloudfront.create_distribution(DistributionConfig={
-        "CallerReference": uuid.uuid4().hex, "Comment": "media", "Enabled": True,
-        "Origins": {"Quantity": 1, "Items": [{"Id": "media", "DomainName": "media.s3.amazonaws.com",
-                                               "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "media", "ViewerProtocolPolicy": "https-only",
-                                 "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                                 "MinTTL": 0, "TrustedSigners": {"Enabled": False, "Quantity": 0}},
-    })["Distribution"]["Id"]
-    monkeypatch.setenv("CDN_DISTRIBUTION_ID", distribution_id)
-    settings.reset_settings()
+    distribution_id = stage_cdn(monkeypatch)
     celebrities.reset_cache()
     from chalicelib import feed
 

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from api_helpers import body_of, call, member
+from api_helpers import body_of, call, member, stage_cdn
 from faults import dynamodb_client, failing, intercept
 from PIL import Image
 
@@ -142,19 +142,7 @@ def edits_queue(client) -> None:
 @pytest.fixture
 def distribution(client, monkeypatch: pytest.MonkeyPatch) -> str:
     """A CloudFront distribution in moto, configured as the stage's CDN."""
-    cloudfront = aws.client("cloudfront")
-    created = cloudfront.create_distribution(DistributionConfig={
-        "CallerReference": uuid.uuid4().hex, "Comment": "media", "Enabled": True,
-        "Origins": {"Quantity": 1, "Items": [{"Id": "media", "DomainName": "media.s3.amazonaws.com",
-                                               "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "media", "ViewerProtocolPolicy": "https-only",
-                                 "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                                 "MinTTL": 0, "TrustedSigners": {"Enabled": False, "Quantity": 0}},
-    })
-    distribution_id = created["Distribution"]["Id"]
-    monkeypatch.setenv("CDN_DISTRIBUTION_ID", distribution_id)
-    settings.reset_settings()
-    return distribution_id
+    return stage_cdn(monkeypatch)
 
 
 def invalidated_paths(distribution_id: str) -> list[list[str]]:
