@@ -116,3 +116,26 @@ def test_single_region_stage_has_no_replica_anywhere(template: dict[str, Any], r
     assert {"UserPoolId", "CursorSecretArn"} <= set(outputs)
     provision(template, stage=STAGE, clients=regions(REPLICA), parameters={"ReplicaRegion": ""})
     assert sorted(regions(REPLICA)("dynamodb").list_tables()["TableNames"]) == sorted(regional_table_names(template))
+
+
+def test_each_regions_media_bucket_is_versioned_and_replicates_to_the_others_with_rtc(
+    template: dict[str, Any], regions: Any
+) -> None:
+    # Given both regions provisioned
+    buckets = {region: provision(template, stage=STAGE, clients=regions(region))["MediaBucket"]
+               for region in (PRIMARY, REPLICA)}
+    for here, there in ((PRIMARY, REPLICA), (REPLICA, PRIMARY)):
+        s3 = regions(here)("s3")
+        # Then each media bucket is versioned (CRR requires it on both sides)
+        assert s3.get_bucket_versioning(Bucket=buckets[here])["Status"] == "Enabled"
+        # And replicates originals and renditions into the other region's bucket (moto 5.2.5 keeps the
+        # rules' ids, priorities and destinations but drops their prefix filters, delete-marker and RTC
+        # settings: tests/unit/test_templates.py checks those in the template)
+        config = s3.get_bucket_replication(Bucket=buckets[here])["ReplicationConfiguration"]
+        assert [(r["ID"], r["Priority"]) for r in config["Rules"]] == [
+            ("replicate-originals", 1), ("replicate-renditions", 2)]
+        for rule in config["Rules"]:
+            assert rule["Destination"]["Bucket"] == f"arn:aws:s3:::{buckets[there]}"
+        # And through this region's own replication role
+        role = config["Role"].rsplit("/", 1)[1]
+        regions(here)("iam").get_role(RoleName=role)
