@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DeleteError
 
 from chalicelib import cache, ddb, keys
 from chalicelib.models import (CounterRecord, FanoutJobRecord, FeedItemRecord, GraphEdgeRecord, PhotoRecord,
@@ -106,17 +105,6 @@ def liked_page(user: str, limit: int = PAGE) -> list[str]:
     """Photo ids ``user`` liked (the first ``limit``)."""
     return [r.sk for r in bound(GraphEdgeRecord).query(keys.liked_pk(user), limit=limit,
                                                         attributes_to_get=["pk", "sk"])]
-
-
-def delete_like_edge(user: str, photo_id: str) -> bool:
-    """Drop a like edge without counting (its photo is gone); False if it was gone already."""
-    try:
-        bound(GraphEdgeRecord)(keys.liked_pk(user), photo_id).delete(condition=GraphEdgeRecord.pk.exists())
-    except DeleteError as exc:
-        if ddb.condition_failed(exc):
-            return False
-        raise
-    return True
 
 
 def delete_feed_partition(reader: str) -> int:
