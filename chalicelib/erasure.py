@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from chalicelib import aws, cleanup, identity, quotas, sessions
 from chalicelib.errors import InvalidCredentials, NotFound, PhotoNotFound
 from chalicelib.lifecycle import DELETING
-from chalicelib.observability import logger
+from chalicelib.observability import logger, metrics
 from chalicelib.repositories import accounts, counters, feeds, graph, likes, photos as photo_records
 from chalicelib.repositories.counters import FOLLOWERS, FOLLOWING, LIKES, PHOTOS
 from chalicelib.secrets import cursor_key
@@ -159,6 +159,7 @@ def erase(job_id: str) -> str:
         position["done"].append(step)
         accounts.save_job(job_id, RUNNING, username, position, now_iso())
     accounts.save_job(job_id, DONE, None, position, now_iso())
+    metrics.add_metric(name="AccountsErased", unit="Count", value=1)  # once: a finished job answers already-done
     logger.info("account erased", extra={"job": job_id})
     return "done"
 

@@ -20,7 +20,7 @@ import uuid
 
 from chalicelib import aws, keys, quotas
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.observability import logger
+from chalicelib.observability import logger, metrics
 from chalicelib.repositories import accounts, counters, graph
 from chalicelib.repositories import users as profiles
 from chalicelib.repositories.counters import FOLLOWERS, FOLLOWING, LIKES, PHOTOS
@@ -105,7 +105,8 @@ def build(username: str, job_id: str) -> str:
         spool.seek(0)
         aws.client("s3").upload_fileobj(spool, get_settings().media_bucket, key,
                                         ExtraArgs={"ContentType": "application/zip"})
-    accounts.finish_export(username, job_id, READY, key, int(time.time()) + DOWNLOAD_SECONDS)
+    if accounts.finish_export(username, job_id, READY, key, int(time.time()) + DOWNLOAD_SECONDS):
+        metrics.add_metric(name="ExportsReady", unit="Count", value=1)
     logger.info("export ready", extra={"job": job_id})
     return "ready"
 
