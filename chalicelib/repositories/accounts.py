@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 
-from chalicelib import cache, ddb, keys
+from chalicelib import cache, keys
 from chalicelib.models import (CounterRecord, FanoutJobRecord, FeedItemRecord, GraphEdgeRecord, PhotoRecord,
                                QuotaRecord, RevokedTokenRecord, UserRecord, bound)
 from chalicelib.repositories import _tx
@@ -169,13 +169,7 @@ def start_export(username: str, job_id: str, status: str, busy: tuple[str, ...],
                    written=0, expires_at=expires_at)
     not_in_flight = (model.job_id.does_not_exist() | model.status.is_in("ready", "failed")
                      | (model.expires_at < now))
-    try:
-        record.save(condition=not_in_flight)
-    except Exception as exc:
-        if ddb.condition_failed(exc):
-            return False
-        raise
-    return True
+    return _tx.conditional(lambda: record.save(condition=not_in_flight))
 
 
 def load_export(username: str) -> ExportJob | None:
@@ -191,16 +185,10 @@ def load_export(username: str) -> ExportJob | None:
 def finish_export(username: str, job_id: str, status: str, key: str | None, expires_at: int) -> bool:
     """Record the export's outcome if it is still job ``job_id``; False if another replaced it."""
     model = bound(FanoutJobRecord)
-    try:
-        model(export_job_id(username)).update(actions=[
-            model.status.set(status), model.position.set(json.dumps({"job": job_id, "key": key})),
-            model.expires_at.set(expires_at),
-        ], condition=model.position.contains(job_id))
-    except Exception as exc:
-        if ddb.condition_failed(exc):
-            return False
-        raise
-    return True
+    return _tx.conditional(lambda: model(export_job_id(username)).update(actions=[
+        model.status.set(status), model.position.set(json.dumps({"job": job_id, "key": key})),
+        model.expires_at.set(expires_at),
+    ], condition=model.position.contains(job_id)))
 
 
 def delete_export(username: str) -> None:
