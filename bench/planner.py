@@ -38,7 +38,8 @@ Model (per day, then x 30.4 per month; peaks = average x ``peak_to_average``):
   the pollers' empty receives. Cognito: MAU = DAU x ``mau_per_dau``.
 
 Limits (default quotas, adjustable by request unless marked): Lambda concurrency per region
-(1,000), API Gateway account throttle (10,000 rps), Cognito UserAuthentication (120 rps) and
+(1,000), API Gateway account throttle (10,000 rps), the prod stage's own throttle (rate and burst
+read from ``infra/deploy.json``, the values post_deploy applies), Cognito UserAuthentication (120 rps) and
 UserCreation (50 rps), CloudFront requests per distribution (250,000 rps), DynamoDB per partition
 key (3,000 RCU/s, 1,000 WCU/s: hard) for the hottest keys (the top account's likes and followers
 counter shards, with shard counts from ``shards_for``), DynamoDB on-demand per table (40,000 RRU/s
@@ -176,6 +177,9 @@ class Inputs:
     regions: int = 1
     dax_nodes: int = 0
     waf_rules: int | None = None
+    #: The prod stage's API Gateway throttling ``{"rate_limit", "burst_limit"}`` from ``infra/deploy.json``
+    #: (what infra/post_deploy.py applies); None: no stage throttle.
+    stage_throttling: dict[str, int] | None = None
 
 
 def _routes(inputs: Inputs) -> dict[str, dict]:
@@ -415,6 +419,18 @@ def first_breaking_dau(limit: Limit, low: float = 1.0, high: float = 1e11, step:
     return None
 
 
+def stage_throttle_limits(inputs: Inputs, api_peak_rps: Callable[[float], float]) -> list[Limit]:
+    """The stage throttle as a limit: the steady rate (the token bucket's refill) caps the peak
+    requests/s per region; the burst (the bucket's size) only absorbs spikes shorter than a second
+    above it, which peak-hour rates do not resolve, so it is reported, not modelled."""
+    throttle = inputs.stage_throttling
+    if not throttle:
+        return []
+    return [Limit("API Gateway stage throttle (prod rate)", float(throttle["rate_limit"]), api_peak_rps,
+                  f"stage throttling in infra/deploy.json: rate {throttle['rate_limit']} requests/s, burst "
+                  f"{throttle['burst_limit']}; raise it there (post_deploy applies it) up to the account quota")]
+
+
 def first_to_break(limits: Sequence[Limit], **scan: float) -> tuple[Limit, float] | None:
     """The limit that breaks at the lowest DAU, with that DAU."""
     found = [(limit, dau) for limit in limits if (dau := first_breaking_dau(limit, **scan)) is not None]
@@ -468,6 +484,7 @@ def limits(inputs: Inputs) -> list[Limit]:
         Limit("API Gateway throttle", q("api_gateway_rps"),
               lambda d: daily_usage(inputs, d).api_requests * peak / regions,
               QUOTAS["api_gateway_rps"][1]),
+        *stage_throttle_limits(inputs, lambda d: daily_usage(inputs, d).api_requests * peak / regions),
         Limit("Cognito log-ins", q("cognito_auth_rps"), lambda d: d * float(w["logins_per_dau_per_day"]) * peak,
               QUOTAS["cognito_auth_rps"][1]),
         Limit("Cognito sign-ups", q("cognito_signup_rps"), lambda d: d * float(w["signups_per_dau_per_day"]) * peak,
@@ -504,7 +521,15 @@ def load_inputs(roundtrips_path: Path, renditions_path: Path, measure: bool, reg
     rules = waf_rules() if waf == "auto" else (None if waf == "none" else int(waf))
     return Inputs(roundtrips=roundtrips, renditions=renditions, workload=load_json(workload_path),
                   prices=load_json(prices_path), memory_mb=memory, architecture=architecture,
-                  shards_for=shards_for, regions=regions, dax_nodes=dax, waf_rules=rules)
+                  shards_for=shards_for, regions=regions, dax_nodes=dax, waf_rules=rules,
+                  stage_throttling=stage_throttling())
+
+
+def stage_throttling(stage: str = "prod") -> dict[str, int] | None:
+    """The stage's API Gateway throttling as declared in ``infra/deploy.json``."""
+    from infra.package import throttling
+
+    return throttling(stage)
 
 
 def _num(value: float) -> str:

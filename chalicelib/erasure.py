@@ -12,7 +12,9 @@ The worker (:func:`erase`, an ``erase_account`` message on the fan-out queue) wa
 after every page inside a step. Each step is idempotent on its own: removals of absent items
 succeed, and the steps that adjust other users' counts do so in the same transaction that
 removes the edge, conditional on the edge still being there (unfollow, unlike), so a crash at any
-point followed by a redelivery neither counts twice nor misses a count.
+point followed by a redelivery neither counts twice nor misses a count. Other users' likes of the
+user's photos are found through the likers mirror (:mod:`chalicelib.repositories.likes`) once the
+photo is ``deleting`` (no new like can land) and removed uncounted, before the photo's counter goes.
 
 What is left afterwards refers to no one: the job keeps its status but forgets the username, and
 the reservation keeps only the hash. The user's sign-out cut-off record stays until the last
@@ -31,7 +33,7 @@ from datetime import datetime, timezone
 from chalicelib import aws, cleanup, identity, quotas, sessions
 from chalicelib.errors import InvalidCredentials, NotFound, PhotoNotFound
 from chalicelib.lifecycle import DELETING
-from chalicelib.observability import logger
+from chalicelib.observability import logger, metrics
 from chalicelib.repositories import accounts, counters, feeds, graph, likes, photos as photo_records
 from chalicelib.repositories.counters import FOLLOWERS, FOLLOWING, LIKES, PHOTOS
 from chalicelib.secrets import cursor_key
@@ -157,12 +159,14 @@ def erase(job_id: str) -> str:
         position["done"].append(step)
         accounts.save_job(job_id, RUNNING, username, position, now_iso())
     accounts.save_job(job_id, DONE, None, position, now_iso())
+    metrics.add_metric(name="AccountsErased", unit="Count", value=1)  # once: a finished job answers already-done
     logger.info("account erased", extra={"job": job_id})
     return "done"
 
 
 def _photos(username: str) -> bool:
-    """One page of the user's photos: media, CDN copies (one invalidation per page), like counters, record."""
+    """One page of the user's photos: media, CDN copies (one invalidation per page), other users'
+    likes of them, like counters, record."""
     page = accounts.photos_page(username, PAGE)
     paths: list[str] = []
     for photo in page:
@@ -170,12 +174,26 @@ def _photos(username: str) -> bool:
             photo_records.start_deleting(photo, now_iso())  # gone from feeds and listings; uncounted once
         cleanup.delete_objects(photo.owner, photo.photo_id)
         paths += cleanup.cdn_paths(photo.renditions)
-        accounts.delete_counters(LIKES, photo.photo_id, counters.regions(), counters.shard_count(LIKES, photo.photo_id))
+        shards = counters.shard_count(LIKES, photo.photo_id, fresh=True)  # before its meta item goes
+        _drop_likers(photo.photo_id, shards)
+        accounts.delete_counters(LIKES, photo.photo_id, counters.regions(), shards)
     if paths:
         cleanup.invalidate(sorted(paths))
     for photo in page:
         accounts.delete_photo_record(photo.photo_id)
     return len(page) < PAGE
+
+
+def _drop_likers(photo_id: str, shards: int) -> int:
+    """Every other user's like of a photo that is ``deleting`` (no new like can land: the like
+    transaction checks the photo is ready). Uncounted: the photo's counter goes with it. Returns
+    how many were removed (a resumed run finds only those not removed yet)."""
+    removed = 0
+    for shard in range(shards):
+        while users := likes.likers_page(photo_id, shard, PAGE):
+            likes.drop_likers(photo_id, shard, users)
+            removed += len(users)
+    return removed
 
 
 def _likes(username: str) -> bool:
@@ -185,7 +203,7 @@ def _likes(username: str) -> bool:
         try:
             likes.set_like(username, photo_id, False, now_iso())
         except PhotoNotFound:
-            accounts.delete_like_edge(username, photo_id)
+            likes.drop_like(username, photo_id)
     return len(liked) < PAGE
 
 

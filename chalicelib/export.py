@@ -4,8 +4,15 @@ The zip holds exactly the user's own data: ``profile.json``; ``photos.json`` (ea
 created, likes, status) with every original under ``photos/``; ``following.json`` and
 ``followers.json`` (usernames); ``liked.json`` (ids of the photos the user liked). It is written to
 ``exports/{username}/{job}.zip`` in the media bucket (a lifecycle rule expires it after
-:data:`DOWNLOAD_SECONDS` plus a day), and ``GET /me/export/{job}`` hands out a presigned GET valid for
-:data:`DOWNLOAD_SECONDS` once it is ready.
+:data:`DOWNLOAD_SECONDS` plus a day), and ``GET /me/export/{job}`` hands out a download link valid
+until :data:`DOWNLOAD_SECONDS` after the zip was ready (the same end on every request).
+
+The link, in AWS, is a CloudFront signed URL (canned policy) through the stage's distribution,
+whose ``/exports/*`` behaviour trusts only the exports key group (``infra/edge.yaml``); it is signed
+with a private key from Secrets Manager, so it is really good for 24 h. An S3 presigned URL would
+not be: signed with the function role's temporary credentials it stops working when that session
+ends (at most 12 h, usually about one). Without a key pair id (the local stack) the link is an S3
+presigned GET: local credentials are long-lived, so it holds to the same end.
 
 Bounded twice: one export record per user, so at most one is in flight (a second request is a 409
 until it ends or its lease of :data:`LEASE_SECONDS` runs out), and the ``exports`` quota per user.
@@ -20,7 +27,7 @@ import uuid
 
 from chalicelib import aws, keys, quotas
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.observability import logger
+from chalicelib.observability import logger, metrics
 from chalicelib.repositories import accounts, counters, graph
 from chalicelib.repositories import users as profiles
 from chalicelib.repositories.counters import FOLLOWERS, FOLLOWING, LIKES, PHOTOS
@@ -28,8 +35,7 @@ from chalicelib.settings import get_settings
 
 EXPORT_ACCOUNT = "export_account"
 EXPORTS_PREFIX = "exports/"
-#: The download link's validity (see the README: a link signed with a role's temporary credentials
-#: ends with them, so AWS needs long-lived signing credentials or CloudFront signed URLs for 24 h).
+#: The download link's validity, from the moment the zip is ready (a CloudFront signed URL in AWS).
 DOWNLOAD_SECONDS = 24 * 3600
 #: An export not finished within this long no longer blocks a new one.
 LEASE_SECONDS = 3600
@@ -79,13 +85,38 @@ def export_status(username: str, job_id: str) -> dict:
     job = accounts.load_export(username)
     if job is None or job.job_id != job_id:
         raise NotFound("No such export.")
-    url = None
-    if job.status == READY and job.key:
-        url = aws.client("s3").generate_presigned_url(
-            "get_object", ExpiresIn=DOWNLOAD_SECONDS,
-            Params={"Bucket": get_settings().media_bucket, "Key": job.key,
-                    "ResponseContentDisposition": 'attachment; filename="photoscale-export.zip"'})
+    url = download_url(job.key, job.expires_at, time.time()) if job.status == READY and job.key else None
     return status_view(job, url)
+
+
+def download_url(key: str, expires_at: int, now: float) -> str | None:
+    """A link to the zip valid until ``expires_at`` (None once that has passed)."""
+    if expires_at <= now:
+        return None
+    settings = get_settings()
+    if settings.exports_key_pair_id:
+        from chalicelib.secrets import exports_signing_key
+
+        return cloudfront_signed_url(f"{settings.exports_base_url}/{key}", settings.exports_key_pair_id,
+                                     expires_at, exports_signing_key().pem())
+    return aws.client("s3").generate_presigned_url(
+        "get_object", ExpiresIn=int(expires_at - now),
+        Params={"Bucket": settings.media_bucket, "Key": key,
+                "ResponseContentDisposition": 'attachment; filename="photoscale-export.zip"'})
+
+
+def cloudfront_signed_url(url: str, key_pair_id: str, expires_at: int, private_key_pem: bytes) -> str:
+    """``url`` signed for CloudFront with a canned policy ending at ``expires_at`` (RSA-SHA1, the
+    scheme CloudFront verifies with the key group's public key; pure apart from the signature)."""
+    from datetime import datetime, timezone
+
+    from botocore.signers import CloudFrontSigner
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    signer = CloudFrontSigner(key_pair_id, lambda message: key.sign(message, padding.PKCS1v15(), hashes.SHA1()))
+    return signer.generate_presigned_url(url, date_less_than=datetime.fromtimestamp(expires_at, timezone.utc))
 
 
 # --- the worker -------------------------------------------------------------------------------------
@@ -105,7 +136,8 @@ def build(username: str, job_id: str) -> str:
         spool.seek(0)
         aws.client("s3").upload_fileobj(spool, get_settings().media_bucket, key,
                                         ExtraArgs={"ContentType": "application/zip"})
-    accounts.finish_export(username, job_id, READY, key, int(time.time()) + DOWNLOAD_SECONDS)
+    if accounts.finish_export(username, job_id, READY, key, int(time.time()) + DOWNLOAD_SECONDS):
+        metrics.add_metric(name="ExportsReady", unit="Count", value=1)
     logger.info("export ready", extra={"job": job_id})
     return "ready"
 

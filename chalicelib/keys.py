@@ -151,8 +151,22 @@ def follower_shard(follower: str, shards: int) -> int:
 
 
 def liked_pk(user: str) -> str:
-    """Partition of the photos ``user`` liked (sk = photo_id): the per-caller ``liked`` check."""
+    """Partition of the photos ``user`` liked (sk = photo_id): the per-caller ``liked`` check.
+
+    The edge's ``shard`` remembers which likers shard holds its mirror (as following edges do)."""
     return f"liked#{user}"
+
+
+def likers_pk(photo_id: str, shard: int) -> str:
+    """One shard of the users who liked ``photo_id`` (sk = user): the like edge's mirror, so an
+    erasure finds other users' likes of the erased user's photos. Sharded like the photo's ``likes``
+    counter (a viral photo's likers never concentrate on one partition key)."""
+    return f"likers#{photo_id}#{shard}"
+
+
+def liker_shard(user: str, shards: int) -> int:
+    """Which likers shard a new like by ``user`` goes to."""
+    return stable_shard(user, shards)
 
 
 CELEBRITY_REGISTRY_COPIES = 8

@@ -139,7 +139,8 @@ class GraphEdgeRecord(_Table):
     - following edge: ``pk=following#{follower}``, ``sk=followee``, ``shard`` = the followers shard
       holding its mirror (so unfollow and resharding never lose the mirror);
     - followers edge: ``pk=followers#{followee}#{shard}``, ``sk=follower``;
-    - like edge: ``pk=liked#{user}``, ``sk=photo_id``;
+    - like edge: ``pk=liked#{user}``, ``sk=photo_id``, ``shard`` = the likers shard holding its mirror;
+    - likers edge: ``pk=likers#{photo_id}#{shard}``, ``sk=user`` (found by an account erasure);
     - celebrity registry copy: ``pk=celebrities#{copy}``, ``sk="registry"``, ``members`` = usernames.
     """
 

@@ -143,7 +143,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "ExportStatus": {
         "type": "object", "required": ["job", "status"], "additionalProperties": False,
         "properties": {"job": JOB_ID, "status": {"type": "string"},
-                       "download_url": {"type": "string", "description": "Presigned zip download (when ready)."},
+                       "download_url": {"type": "string", "description": "The zip's link when ready: a CloudFront signed URL "
+                                        "(S3 presigned locally), valid until expires_at (24 h after ready)."},
                        "expires_at": {"type": "integer", "description": "Epoch second the link expires."}},
     },
     "OpenApiDocument": {"type": "object", "required": ["openapi", "paths"]},

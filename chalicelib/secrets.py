@@ -74,3 +74,34 @@ _KEYRING = CursorKeyring()
 def cursor_key() -> CursorKeyring:
     """The keys signing pagination cursors (``CursorSecret`` in ``infra/stateful.yaml``)."""
     return _KEYRING
+
+
+class ExportsSigningKey:
+    """The private key (PEM) signing export download links, from Secrets Manager, kept for the warm
+    container and reloaded every :data:`KEYS_MAX_AGE_SECONDS` (a rotation: put the new private key
+    in the secret and add its public key to the key group before removing the old one)."""
+
+    def __init__(self, clock=time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pem: bytes | None = None
+        self._loaded_at = 0.0
+
+    def pem(self) -> bytes:
+        with self._lock:
+            if self._pem is None or self._clock() - self._loaded_at >= KEYS_MAX_AGE_SECONDS:
+                secret_id = get_settings().exports_signing_secret
+                self._pem = aws.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"].encode()
+                self._loaded_at = self._clock()
+            return self._pem
+
+    def forget(self) -> None:
+        with self._lock:
+            self._pem = None
+
+
+_EXPORTS_KEY = ExportsSigningKey()
+
+
+def exports_signing_key() -> ExportsSigningKey:
+    return _EXPORTS_KEY

@@ -50,6 +50,12 @@ class Settings:
     aws_max_attempts: int = 3
     active_regions: tuple[str, ...] = ()
     cdn_distribution_id: str | None = None
+    #: Export download links as CloudFront signed URLs (``infra/edge.yaml``'s exports key group):
+    #: the public key's id, the site's base URL, and the Secrets Manager secret with the private key.
+    #: Without a key pair id, links are S3 presigned URLs (the local stack).
+    exports_key_pair_id: str | None = None
+    exports_base_url: str = ""
+    exports_signing_secret: str = ""
     #: action -> ``chalicelib.quotas.Limit`` (defaults there, ``QUOTA_<ACTION>=<limit>/<seconds>`` overrides).
     quota_limits: dict[str, Any] = field(default_factory=dict)
     #: Header holding the client IP set by our own CDN (``CloudFront-Viewer-Address``); unset: sourceIp.
@@ -158,6 +164,10 @@ def load_settings(environ: dict[str, str] | os._Environ[str]) -> Settings:
         aws_endpoint=environ.get("PHOTOSCALE_AWS_ENDPOINT") or None,
         media_base_url=environ.get("MEDIA_BASE_URL", "/media").rstrip("/"),
         cdn_distribution_id=environ.get("CDN_DISTRIBUTION_ID") or None,
+        exports_key_pair_id=environ.get("EXPORTS_KEY_PAIR_ID", "").strip() or None,
+        exports_base_url=environ.get("EXPORTS_BASE_URL", "").strip().rstrip("/"),
+        exports_signing_secret=environ.get("EXPORTS_SIGNING_SECRET", "").strip()
+        or f"photoscale/{environ.get('PHOTOSCALE_STAGE', 'local')}/exports-signing-key",
         client_ip_header=environ.get("CLIENT_IP_HEADER", "").strip() or None,
         dax_endpoint=environ.get("DAX_ENDPOINT", "").strip() or None,
         active_regions=tuple(r.strip() for r in environ.get("ACTIVE_REGIONS", "").split(",") if r.strip()),

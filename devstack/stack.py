@@ -81,6 +81,7 @@ class LocalStack:
         self.outputs: dict[str, str] = {}
         self.env: dict[str, str] = {}
         self._processes: list[subprocess.Popen] = []
+        self._pump: subprocess.Popen | None = None
         self._site = None
         self._site_thread: threading.Thread | None = None
 
@@ -241,13 +242,27 @@ class LocalStack:
         return env
 
     def _start_pump(self) -> None:
+        self.start_pump()
+
+    def start_pump(self, launcher: list[str] | None = None, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start the event pump (``launcher``: the command before the pump's arguments, by default
+        ``python -m devstack.event_pump``; a test may wrap it, e.g. to kill it at a chosen request)."""
         # chalice local applies the stage's config variables itself; the pump gets them here.
-        self._spawn(
+        self._pump = self._spawn(
             "pump",
-            [sys.executable, "-m", "devstack.event_pump", "--app-dir", str(ROOT), "--endpoint", self.aws_endpoint,
-             "--region", REGION, "--retry-delay-seconds", str(self.config.pump_retry_delay_seconds)],
-            {**self.env, **self.stage_config_env()},
+            [*(launcher or [sys.executable, "-m", "devstack.event_pump"]), "--app-dir", str(ROOT),
+             "--endpoint", self.aws_endpoint, "--region", REGION,
+             "--retry-delay-seconds", str(self.config.pump_retry_delay_seconds)],
+            {**self.env, **self.stage_config_env(), **(extra_env or {})},
         )
+        return self._pump
+
+    def stop_pump(self) -> None:
+        """Stop the event pump cleanly (SIGTERM: it settles the batch in hand first)."""
+        if self._pump is not None and self._pump.poll() is None:
+            self._pump.terminate()
+            self._pump.wait(timeout=60)
+        self._pump = None
 
     def _start_site(self) -> None:
         from devstack.edge_server import make_server

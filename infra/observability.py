@@ -47,6 +47,16 @@ DLQ_RUNBOOK = "dlq.md"
 PHOTO_RUNBOOK = "photo-stuck-or-failed.md"
 THROTTLING_RUNBOOK = "throttling.md"
 
+# The business metrics the app emits in EMF (namespace from .chalice/config.json, dimension
+# ``service`` only), grouped into the dashboard's business widgets. A unit test checks every name
+# against the ``metrics.add_metric(name=...)`` calls in chalicelib/ both ways.
+BUSINESS_WIDGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Sign-ups and uploads", ("SignUps", "UploadsStarted")),
+    ("Photos ready and failed", ("PhotosProcessed", "PhotosRejected", "PhotoEditsApplied", "PhotosPurged")),
+    ("Likes, follows and feed reads", ("Likes", "Follows", "FeedReads")),
+    ("Exports and account erasures", ("ExportsReady", "AccountsErased")),
+)
+
 # Error-rate alarm per decorator kind: the share of failed invocations (%) that pages, and the runbook
 # it opens. An authorizer answers a refused token by raising Unauthorized (API Gateway's 401 contract),
 # which Lambda counts as an error, so its threshold sits well above normal refusals. A function of
@@ -517,10 +527,10 @@ def _dashboard(functions: list[Function], tables: list[Table], queues: list[Queu
                      [q.dlq for q in queues if q.dlq], "Maximum")),
         _widget(0, 18, 12, "DynamoDB throttle events", 300, throttle_events),
         _widget(12, 18, 12, "DynamoDB consumed units", 300, consumed),
-        _widget(0, 24, 12, "Photo pipeline", 300,
-                [[namespace, metric, *ours, {"stat": "Sum"}]
-                 for metric in ("PhotosProcessed", "PhotosRejected", "PhotoEditsApplied")]),
     ]
+    business_slots = [(0, 24), (0, 36), (12, 36), (0, 42), (12, 42)]  # (12, 24) and row 30: the optional tiers
+    widgets += [_widget(x, y, 12, title, 300, [[namespace, metric, *ours, {"stat": "Sum"}] for metric in names])
+                for (x, y), (title, names) in zip(business_slots, BUSINESS_WIDGETS, strict=False)]
     optional = [
         ("HasDax", _widget(12, 24, 12, "DAX fallbacks", 60,
                            [[namespace, metric, *ours, {"stat": "Sum"}] for metric in ("DaxReads", "DaxFallbacks")])),

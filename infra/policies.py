@@ -101,6 +101,11 @@ def cursor_secret(t: Target) -> list[str]:
             for r in t.serving_regions]
 
 
+def exports_signing_secret(t: Target) -> list[str]:
+    # Created by the operator (README, "Export download links"): photoscale/<stage>/exports-signing-key.
+    return [f"arn:{t.partition}:secretsmanager:{t.region}:{t.account}:secret:{APP_NAME}/{t.stage}/exports-signing-key-??????"]
+
+
 def user_pool(t: Target) -> list[str]:
     """The pool in every region: the replica has the primary's id; identity writes go to the primary's."""
     pool = t.user_pool_id or "*"  # "*" only until the stateful stack exists (see ALLOWED_WILDCARDS)
@@ -144,8 +149,10 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         # A presigned POST is signed with the function's credentials: it needs PutObject on uploads/.
         Grant("MediaObjects", ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"),
               (media_objects("uploads/", "media/"),)),
-        # The export download link (a presigned GET) is signed with the function's credentials.
+        # The export download link: a CloudFront signed URL made with the exports signing key; where
+        # the stage has no key pair id yet, an S3 presigned GET signed with the function's credentials.
         Grant("Exports", ("s3:GetObject",), (media_objects("exports/"),)),
+        Grant("ExportsSigningKey", ("secretsmanager:GetSecretValue",), (exports_signing_secret,)),
         Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
         Grant("Identity", ("cognito-idp:AdminConfirmSignUp", "cognito-idp:AdminDisableUser"), (user_pool,)),
         Grant("CursorKey", ("secretsmanager:GetSecretValue",), (cursor_secret,)),
@@ -223,7 +230,7 @@ ALLOWED_WILDCARDS: tuple[tuple[str, str], ...] = (
      "the log streams of the function's own log group"),
     (r"^arn:[^:]+:s3:::photoscale-[a-z0-9]+-media-\d+-[a-z0-9-]+/(uploads|media|exports)/\*$",
      "objects under one key prefix of the stage's media bucket"),
-    (r"^arn:[^:]+:secretsmanager:[^:*]+:\d+:secret:photoscale/[a-z0-9]+/cursor-signing-key-\?{6}$",
+    (r"^arn:[^:]+:secretsmanager:[^:*]+:\d+:secret:photoscale/[a-z0-9]+/(cursor|exports)-signing-key-\?{6}$",
      "the random 6-character suffix Secrets Manager appends to the secret's name"),
     (r"^arn:[^:]+:cognito-idp:[^:*]+:\d+:userpool/\*$",
      "fallback while USER_POOL_ID is unknown (before infra.stage_env); this region and account only"),

@@ -94,6 +94,10 @@ def stage_variables(stateful_outputs: dict[str, str], edge_outputs: dict[str, st
         # there is one (the CSP's 'self'), the cloudfront.net name otherwise.
         variables["CDN_DISTRIBUTION_ID"] = edge_outputs["CdnDistributionId"]
         variables["MEDIA_BASE_URL"] = edge_outputs["MediaBaseUrl"]
+        # Export download links: CloudFront signed URLs with the exports key group's key.
+        for output, variable in (("ExportsKeyPairId", "EXPORTS_KEY_PAIR_ID"), ("ExportsBaseUrl", "EXPORTS_BASE_URL")):
+            if output in edge_outputs:
+                variables[variable] = edge_outputs[output]
     return variables
 
 

@@ -32,3 +32,15 @@ def run(write: Callable[[], T], already_done: int | None, attempts: int = 5) -> 
             raise
 
     return ddb.with_retries(attempt, attempts=attempts)
+
+
+def conditional(write: Callable[[], object]) -> bool:
+    """Run one conditional write (save, update or delete); False if its condition failed, nothing
+    written. Other failures are raised."""
+    try:
+        write()
+    except Exception as exc:
+        if ddb.condition_failed(exc):
+            return False
+        raise
+    return True

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DeleteError
 
-from chalicelib import cache, ddb, keys
+from chalicelib import cache, keys
 from chalicelib.models import (CounterRecord, FanoutJobRecord, FeedItemRecord, GraphEdgeRecord, PhotoRecord,
                                QuotaRecord, RevokedTokenRecord, UserRecord, bound)
 from chalicelib.repositories import _tx
@@ -108,17 +107,6 @@ def liked_page(user: str, limit: int = PAGE) -> list[str]:
                                                         attributes_to_get=["pk", "sk"])]
 
 
-def delete_like_edge(user: str, photo_id: str) -> bool:
-    """Drop a like edge without counting (its photo is gone); False if it was gone already."""
-    try:
-        bound(GraphEdgeRecord)(keys.liked_pk(user), photo_id).delete(condition=GraphEdgeRecord.pk.exists())
-    except DeleteError as exc:
-        if ddb.condition_failed(exc):
-            return False
-        raise
-    return True
-
-
 def delete_feed_partition(reader: str) -> int:
     model = bound(FeedItemRecord)
     items = list(model.query(reader, attributes_to_get=["feed_owner", "feed_sort"]))
@@ -181,13 +169,7 @@ def start_export(username: str, job_id: str, status: str, busy: tuple[str, ...],
                    written=0, expires_at=expires_at)
     not_in_flight = (model.job_id.does_not_exist() | model.status.is_in("ready", "failed")
                      | (model.expires_at < now))
-    try:
-        record.save(condition=not_in_flight)
-    except Exception as exc:
-        if ddb.condition_failed(exc):
-            return False
-        raise
-    return True
+    return _tx.conditional(lambda: record.save(condition=not_in_flight))
 
 
 def load_export(username: str) -> ExportJob | None:
@@ -203,16 +185,10 @@ def load_export(username: str) -> ExportJob | None:
 def finish_export(username: str, job_id: str, status: str, key: str | None, expires_at: int) -> bool:
     """Record the export's outcome if it is still job ``job_id``; False if another replaced it."""
     model = bound(FanoutJobRecord)
-    try:
-        model(export_job_id(username)).update(actions=[
-            model.status.set(status), model.position.set(json.dumps({"job": job_id, "key": key})),
-            model.expires_at.set(expires_at),
-        ], condition=model.position.contains(job_id))
-    except Exception as exc:
-        if ddb.condition_failed(exc):
-            return False
-        raise
-    return True
+    return _tx.conditional(lambda: model(export_job_id(username)).update(actions=[
+        model.status.set(status), model.position.set(json.dumps({"job": job_id, "key": key})),
+        model.expires_at.set(expires_at),
+    ], condition=model.position.contains(job_id)))
 
 
 def delete_export(username: str) -> None:

@@ -1,7 +1,12 @@
-"""Like edges (``GraphTable``, ``pk=liked#{user}``, ``sk=photo_id``) and their counts.
+"""Like edges (``GraphTable``) and their counts.
 
-A like and its counter increment are one ``TransactWriteItems`` that also checks the photo is still
-ready, and the edge's put (delete) is conditional, so a repeated like (unlike) counts once.
+- like edge: ``pk=liked#{user}``, ``sk=photo_id``, ``shard`` = the likers shard holding its mirror;
+- likers mirror: ``pk=likers#{photo_id}#{shard}``, ``sk=user`` (the shard count is the photo's
+  ``likes`` counter's), so an account erasure finds every other user's like of the erased photos.
+
+A like, its mirror and its counter increment are one ``TransactWriteItems`` that also checks the
+photo is still ready, and the edge's put (delete) is conditional, so a repeated like (unlike) counts
+once and the mirror exists exactly while the edge does.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ _TRANSACTION_ATTEMPTS = 4
 
 
 def set_like(user: str, photo_id: str, liked: bool, created_at: str) -> bool:
-    """Record (or withdraw) ``user``'s like of a ready photo; False if it was already so.
+    """Record (or withdraw) ``user``'s like of a ready photo and its mirror; False if it was already so.
 
     :class:`PhotoNotFound` if the photo stopped being ready (deleted) meanwhile.
     """
@@ -28,15 +33,27 @@ def set_like(user: str, photo_id: str, liked: bool, created_at: str) -> bool:
     photos_model = bound(PhotoRecord)
 
     def write() -> bool:
-        edge = graph(keys.liked_pk(user), photo_id, created_at=created_at)
-        counter, actions = counters.increment_action(LIKES, photo_id, 1 if liked else -1)
+        if liked:
+            shards = counters.shard_count(LIKES, photo_id)
+            shard = keys.liker_shard(user, shards)
+            edge = graph(keys.liked_pk(user), photo_id, shard=shard, created_at=created_at)
+        else:
+            try:
+                edge = graph.get(keys.liked_pk(user), photo_id, consistent_read=True)
+            except graph.DoesNotExist:
+                return False
+            shards, shard = None, int(edge.shard or 0)  # the mirror's shard, whatever the count is now
+        mirror = graph(keys.likers_pk(photo_id, shard), user, created_at=created_at)
+        counter, actions = counters.increment_action(LIKES, photo_id, 1 if liked else -1, shards=shards)
         try:
             with _tx.transaction(graph) as tx:
                 tx.condition_check(photos_model, photo_id, condition=PhotoRecord.status == READY)
                 if liked:
                     tx.save(edge, condition=GraphEdgeRecord.pk.does_not_exist())
+                    tx.save(mirror)
                 else:
                     tx.delete(edge, condition=GraphEdgeRecord.pk.exists())
+                    tx.delete(mirror)
                 tx.update(counter, actions=actions)
         except TransactWriteError as exc:
             if ddb.condition_failed(exc, 0):
@@ -49,6 +66,37 @@ def set_like(user: str, photo_id: str, liked: bool, created_at: str) -> bool:
         counters.applied(LIKES, photo_id, 1 if liked else -1)
     cache.shared.put("liked", (user, photo_id), liked)
     return changed
+
+
+def drop_like(user: str, photo_id: str) -> bool:
+    """Remove a like edge and its mirror without counting (the photo is gone or going, its counter
+    with it); False if the edge was gone already."""
+    graph = bound(GraphEdgeRecord)
+    try:
+        edge = graph.get(keys.liked_pk(user), photo_id, consistent_read=True)
+    except graph.DoesNotExist:
+        return False
+    graph(keys.likers_pk(photo_id, int(edge.shard or 0)), user).delete()  # the mirror first: the edge finds it
+    edge.delete()
+    return True
+
+
+def likers_page(photo_id: str, shard: int, limit: int) -> list[str]:
+    """Up to ``limit`` users in one likers shard of ``photo_id`` (keys only, strongly consistent)."""
+    return [r.sk for r in bound(GraphEdgeRecord).query(keys.likers_pk(photo_id, shard), limit=limit,
+                                                        consistent_read=True, attributes_to_get=["pk", "sk"])]
+
+
+def drop_likers(photo_id: str, shard: int, users: list[str]) -> None:
+    """Remove these users' likes of ``photo_id`` (edge and mirror, uncounted: the photo is going).
+
+    The edges go first and the mirrors (which find them) after, so a crash in between leaves
+    mirrors that the next attempt finds again, never an edge nothing points to."""
+    graph = bound(GraphEdgeRecord)
+    for pk_of in (lambda user: (keys.liked_pk(user), photo_id), lambda user: (keys.likers_pk(photo_id, shard), user)):
+        with graph.batch_write() as batch:
+            for user in users:
+                batch.delete(graph(*pk_of(user)))
 
 
 def liked(user: str, photo_ids: Iterable[str]) -> set[str]:

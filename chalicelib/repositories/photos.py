@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib import cache, ddb
 from chalicelib.lifecycle import DELETING, FAILED, PENDING, READY
@@ -58,14 +58,9 @@ def _key(photo_id: str) -> PhotoRecord:
 
 def _conditional_update(photo_id: str, actions: list, condition) -> bool:
     try:
-        _key(photo_id).update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if ddb.condition_failed(exc):
-            return False
-        raise
+        return _tx.conditional(lambda: _key(photo_id).update(actions=actions, condition=condition))
     finally:
         cache.shared.drop("photo", photo_id)
-    return True
 
 
 def _changed(photo_id: str, owner: str) -> None:
@@ -225,15 +220,10 @@ def mark_ready(photo_id: str, owner: str, *, width: int, height: int, version: s
                 model(photo_id),
                 actions=[
                     PhotoRecord.status.set(READY),
-                    PhotoRecord.width.set(width),
-                    PhotoRecord.height.set(height),
+                    *_version_actions(width, height, version, renditions, updated_at),
                     PhotoRecord.original_width.set(width),
                     PhotoRecord.original_height.set(height),
-                    PhotoRecord.version.set(version),
                     PhotoRecord.original_etag.set(etag),
-                    PhotoRecord.renditions.set(renditions),
-                    PhotoRecord.updated_at.set(updated_at),
-                    PhotoRecord.error.remove(),
                     PhotoRecord.expires_at.remove(),
                 ],
                 condition=PhotoRecord.status == PENDING,
@@ -255,15 +245,15 @@ def apply_edit(photo_id: str, *, width: int, height: int, version: str, renditio
     condition = PhotoRecord.status == READY
     if base_version is not None:
         condition = condition & (PhotoRecord.version == base_version)
-    return _conditional_update(photo_id, [
-        PhotoRecord.width.set(width),
-        PhotoRecord.height.set(height),
-        PhotoRecord.version.set(version),
-        PhotoRecord.renditions.set(renditions),
-        PhotoRecord.applied_edits.set(applied_edits),
-        PhotoRecord.updated_at.set(updated_at),
-        PhotoRecord.error.remove(),
-    ], condition)
+    return _conditional_update(photo_id, [*_version_actions(width, height, version, renditions, updated_at),
+                                          PhotoRecord.applied_edits.set(applied_edits)], condition)
+
+
+def _version_actions(width: int, height: int, version: str, renditions: dict, updated_at: str) -> list:
+    """The updates that point a photo at a rendered version (first or edited) and clear its error."""
+    return [PhotoRecord.width.set(width), PhotoRecord.height.set(height), PhotoRecord.version.set(version),
+            PhotoRecord.renditions.set(renditions), PhotoRecord.updated_at.set(updated_at),
+            PhotoRecord.error.remove()]
 
 
 def record_edit_error(photo_id: str, message: str, updated_at: str) -> bool:
@@ -283,13 +273,7 @@ def mark_failed(photo_id: str, message: str, updated_at: str) -> bool:
 
 
 def _delete_if(photo_id: str, status: str) -> bool:
-    try:
-        _key(photo_id).delete(condition=PhotoRecord.status == status)
-    except DeleteError as exc:
-        if ddb.condition_failed(exc):
-            return False
-        raise
-    return True
+    return _tx.conditional(lambda: _key(photo_id).delete(condition=PhotoRecord.status == status))
 
 
 def delete_if_pending(photo_id: str) -> bool:

@@ -98,12 +98,14 @@ def api_env(deployed: dict[str, Any], aws_credentials: None, monkeypatch: pytest
     quotas.reset()
     cache.reset()
     secrets.cursor_key().forget()
+    secrets.exports_signing_key().forget()
     yield outputs
     settings.reset_settings()
     aws.reset()
     quotas.reset()
     cache.reset()
     secrets.cursor_key().forget()
+    secrets.exports_signing_key().forget()
 
 
 @pytest.fixture

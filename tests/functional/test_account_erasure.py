@@ -70,11 +70,9 @@ def mentions(deployed, needles: list[str]) -> list[str]:
 
 
 def expected_residue(item: str, gone: str, gone_photo: PhotoRecord) -> bool:
-    """What may stay: the sign-out cut-off until the last access token expires, and other users'
-    like edges naming the erased photo's id (the graph has no likers index yet; see the report)."""
-    return (f'"token_id": "user#{gone}"' in item
-            or (item.startswith("GraphEdgeRecord") and f'"sk": "{gone_photo.photo_id}"' in item
-                and gone not in item))
+    """What may stay: the sign-out cut-off until the last access token expires (nothing else, not
+    even other users' likes of the erased photos)."""
+    return f'"token_id": "user#{gone}"' in item
 
 
 def delete_account(client, token: str, password: str = PASSWORD):
@@ -179,6 +177,58 @@ def test_an_erasure_that_crashes_mid_way_resumes_without_counting_twice(erasure_
     left = [m for m in mentions(deployed, [gone, gone_photo.photo_id])
             if not expected_residue(m, gone, gone_photo)]
     assert left == []
+
+
+def likers_mirrors(photo_id: str) -> list[tuple[str, str]]:
+    return sorted((r.pk, r.sk) for r in bound(GraphEdgeRecord).scan() if r.pk.startswith(f"likers#{photo_id}#"))
+
+
+def test_a_like_writes_its_likers_mirror_and_an_unlike_removes_it(erasure_client):
+    # Given a photo whose like counter was spread over 4 shards after some likes landed
+    owner, owner_token = member(erasure_client)
+    photo = post_ready_photo(erasure_client, owner_token)
+    early = [member(erasure_client) for _ in range(2)]
+    for _, token in early:
+        assert call(erasure_client, "PUT", f"/photos/{photo.photo_id}/like", token=token).status_code == 200
+    counters.reshard(LIKES, photo.photo_id, 4)
+    late = [member(erasure_client) for _ in range(3)]
+    for _, token in late:
+        assert call(erasure_client, "PUT", f"/photos/{photo.photo_id}/like", token=token).status_code == 200
+    # Then every like has exactly one mirror, in the shard its edge names
+    edges = {r.pk[len("liked#"):]: int(r.shard) for r in bound(GraphEdgeRecord).scan()
+             if r.pk.startswith("liked#") and r.sk == photo.photo_id}
+    assert likers_mirrors(photo.photo_id) == sorted((f"likers#{photo.photo_id}#{shard}", user)
+                                                    for user, shard in edges.items())
+    # When the early likers unlike after the resharding (twice: the second is a no-op)
+    for _, token in early + early:
+        assert call(erasure_client, "DELETE", f"/photos/{photo.photo_id}/like", token=token).status_code == 200
+    # Then their mirrors are gone wherever they were written, and the count is exact
+    assert sorted(user for _, user in likers_mirrors(photo.photo_id)) == sorted(user for user, _ in late)
+    assert counters.read(LIKES, photo.photo_id) == 3
+
+
+def test_an_erasure_removes_other_users_likes_of_the_photos_in_every_likers_shard(erasure_client, deployed):
+    # Given an owner's photo liked by users spread over 4 likers shards, one of whom likes another photo too
+    gone, gone_token = member(erasure_client)
+    gone_photo = post_ready_photo(erasure_client, gone_token)
+    counters.reshard(LIKES, gone_photo.photo_id, 4)
+    fans = [member(erasure_client) for _ in range(5)]
+    _, other_token = member(erasure_client)
+    other_photo = post_ready_photo(erasure_client, other_token)
+    for _, token in fans:
+        assert call(erasure_client, "PUT", f"/photos/{gone_photo.photo_id}/like", token=token).status_code == 200
+    assert call(erasure_client, "PUT", f"/photos/{other_photo.photo_id}/like", token=fans[0][1]).status_code == 200
+    assert len({r.pk for r in bound(GraphEdgeRecord).scan() if r.pk.startswith(f"likers#{gone_photo.photo_id}#")}) > 1
+    # When the owner's account is erased (the message delivered twice)
+    delete_account(erasure_client, gone_token)
+    messages = take_fanout_messages(deployed, "erase_account")
+    run_worker(erasure_client, *messages)
+    run_worker(erasure_client, *messages)
+    # Then no item refers to the photo any more, and the fans' other likes and counts are untouched
+    assert [m for m in mentions(deployed, [gone, gone_photo.photo_id])
+            if not expected_residue(m, gone, gone_photo)] == []
+    liked = call(erasure_client, "GET", f"/photos/{other_photo.photo_id}", token=fans[0][1])
+    assert body_of(liked)["liked"] is True and counters.read(LIKES, other_photo.photo_id) == 1
 
 
 def _event(messages):

@@ -164,22 +164,24 @@ BAD_PHOTO_IDS = ["nope", PHOTO_ID.lower(), PHOTO_ID + "0", PHOTO_ID[:-1] + "U", 
 BAD_JOB_IDS = ["nope", "A" * 32, "a" * 31, "a" * 33, "g" * 32]
 
 
+#: Routes with a path parameter, by parameter: "METHOD path" (a trailing " *": signed in).
+PATH_ROUTES = {
+    "username": ("GET /users/{}", "GET /users/{}/photos", "GET /users/{}/followers", "GET /users/{}/following",
+                 "PUT /users/{}/follow *", "DELETE /users/{}/follow *"),
+    "photo_id": ("GET /photos/{}", "PATCH /photos/{} *", "DELETE /photos/{} *", "POST /photos/{}/edits *",
+                 "PUT /photos/{}/like *", "DELETE /photos/{}/like *"),
+    "job": ("GET /me/export/{} *",),
+}
+
+
 def path_routes():
-    return [
-        ("GET", "/users/{}", False, "username"),
-        ("GET", "/users/{}/photos", False, "username"),
-        ("GET", "/users/{}/followers", False, "username"),
-        ("GET", "/users/{}/following", False, "username"),
-        ("PUT", "/users/{}/follow", True, "username"),
-        ("DELETE", "/users/{}/follow", True, "username"),
-        ("GET", "/photos/{}", False, "photo_id"),
-        ("PATCH", "/photos/{}", True, "photo_id"),
-        ("DELETE", "/photos/{}", True, "photo_id"),
-        ("POST", "/photos/{}/edits", True, "photo_id"),
-        ("PUT", "/photos/{}/like", True, "photo_id"),
-        ("DELETE", "/photos/{}/like", True, "photo_id"),
-        ("GET", "/me/export/{}", True, "job"),
-    ]
+    """``(method, path, signed in, parameter)`` for every route of :data:`PATH_ROUTES`."""
+    found = []
+    for parameter, routes in PATH_ROUTES.items():
+        for route in routes:
+            method, path, *signed_in = route.split()
+            found.append((method, path, bool(signed_in), parameter))
+    return found
 
 
 def test_every_route_with_a_path_parameter_is_in_the_list(client):

@@ -1,5 +1,6 @@
 """Business metrics leave each invocation as CloudWatch EMF, namespace Photoscale, low-cardinality
-dimensions only: sign-ups, uploads started, photos ready and rejected, likes, follows, feed reads."""
+dimensions only: sign-ups, uploads started, photos ready and rejected, likes, follows, feed reads,
+exports ready, accounts erased."""
 from __future__ import annotations
 
 import json
@@ -58,3 +59,24 @@ def test_each_business_event_is_counted_once_in_emf(client, capsys):
     social = emitted(capsys.readouterr().out)
     assert (social["Follows"], social["Likes"], social["FeedReads"]) == (1, 1, 1)
 
+
+
+def test_a_ready_export_and_a_finished_erasure_are_counted_once_even_when_redelivered(client, deployed, capsys):
+    from api_helpers import PASSWORD
+    from test_feed import run_worker, take_fanout_messages
+
+    # GIVEN a member who exports their data, then deletes the account
+    _, token = member(client)
+    assert call(client, "POST", "/me/export", token=token).status_code == 202
+    exports = take_fanout_messages(deployed, "export_account")
+    capsys.readouterr()
+    # WHEN each worker message is delivered twice
+    run_worker(client, *exports)
+    run_worker(client, *exports)
+    assert call(client, "DELETE", "/me", {"password": PASSWORD}, token=token).status_code == 202
+    erasures = take_fanout_messages(deployed, "erase_account")
+    run_worker(client, *erasures)
+    run_worker(client, *erasures)
+    # THEN one export and one erasure are counted
+    totals = emitted(capsys.readouterr().out)
+    assert (totals["ExportsReady"], totals["AccountsErased"]) == (1, 1)

@@ -130,20 +130,26 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return clock
 
 
+def sign_in_at(client, clock, username: str, at: float) -> dict:
+    clock.now = at
+    return sign_in(client, username)
+
+
+def log_out_everywhere_at(client, clock, access_token: str, at: float) -> None:
+    clock.now = at
+    assert call(client, "POST", "/auth/logout-all", token=access_token).status_code == 204
+
+
 def test_a_cutoff_refuses_sessions_from_its_own_second_before_it_and_accepts_those_after(client, clock):
     # Given a session signed in at second S + 0.2 (Cognito stamps it with second S only)
     second = clock.now
     username, _ = member(client, log_in=False)
-    clock.now = second + 0.2
-    before = sign_in(client, username)
+    before = sign_in_at(client, clock, username, second + 0.2)
     # When the user logs out everywhere at S + 0.5
-    clock.now = second + 0.5
-    assert call(client, "POST", "/auth/logout-all", token=before["access_token"]).status_code == 204
+    log_out_everywhere_at(client, clock, before["access_token"], second + 0.5)
     # And signs in again at S + 0.8, in the same second, and again in the next second
-    clock.now = second + 0.8
-    same_second_after = sign_in(client, username)
-    clock.now = second + 1.1
-    next_second = sign_in(client, username)
+    same_second_after = sign_in_at(client, clock, username, second + 0.8)
+    next_second = sign_in_at(client, clock, username, second + 1.1)
     # Then the session from before the cut-off is refused although it carries the same second
     assert not works(client, before["access_token"])
     # And both sessions from after it work, including the one stamped with the cut-off's second
@@ -157,20 +163,15 @@ def test_a_second_logout_all_clears_earlier_exemptions(client, clock):
     # Given a session exempted from a cut-off because it signed in just after it, in its second
     second = clock.now
     username, _ = member(client, log_in=False)
-    clock.now = second + 0.1
-    first = sign_in(client, username)
-    clock.now = second + 0.2
-    assert call(client, "POST", "/auth/logout-all", token=first["access_token"]).status_code == 204
-    clock.now = second + 0.3
-    exempt = sign_in(client, username)
+    first = sign_in_at(client, clock, username, second + 0.1)
+    log_out_everywhere_at(client, clock, first["access_token"], second + 0.2)
+    exempt = sign_in_at(client, clock, username, second + 0.3)
     assert works(client, exempt["access_token"])
     # When that session logs out everywhere in the same second
-    clock.now = second + 0.4
-    assert call(client, "POST", "/auth/logout-all", token=exempt["access_token"]).status_code == 204
+    log_out_everywhere_at(client, clock, exempt["access_token"], second + 0.4)
     # Then it is refused too, and a sign-in after the new cut-off works
     assert not works(client, exempt["access_token"])
-    clock.now = second + 0.5
-    assert works(client, sign_in(client, username)["access_token"])
+    assert works(client, sign_in_at(client, clock, username, second + 0.5)["access_token"])
 
 
 def test_the_authorizer_reads_the_session_and_the_cutoff_in_one_consistent_batch_get(client, api_env):

@@ -285,18 +285,40 @@ def test_local_edge_reads_the_header_names_from_the_raw_template_policy(template
 # --------------------------------------------------------------------------- bucket policies
 
 
-def test_media_bucket_policy_exposes_only_renditions_to_this_distribution(template: dict[str, Any]) -> None:
+def test_media_bucket_policy_exposes_only_renditions_and_exports_to_this_distribution(template: dict[str, Any]) -> None:
     # Given the media bucket policy
     policy = template["Resources"]["MediaBucketPolicy"]["Properties"]
     assert policy["Bucket"] == {"Ref": "MediaBucketName"}
     allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
-    # Then the only Allow is CloudFront GetObject on media/* (never uploads/), from our distribution only
+    # Then the only Allow is CloudFront GetObject on media/* and exports/* (never uploads/), from our
+    # distribution only
     (allow,) = allows
     assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
     assert allow["Action"] == "s3:GetObject"
-    assert allow["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${MediaBucketName}/media/*"}
+    assert allow["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::${MediaBucketName}/media/*"},
+                                 {"Fn::Sub": "arn:${AWS::Partition}:s3:::${MediaBucketName}/exports/*"}]
     assert allow["Condition"] == {"StringEquals": {"AWS:SourceArn": {
         "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Distribution}"}}}
+
+
+def test_exports_are_served_only_with_signed_urls_of_the_exports_key_group_and_never_cached(
+    template: dict[str, Any], dist_config: dict[str, Any],
+) -> None:
+    # Given the /exports/* behaviour and the key group
+    exports = behaviours(dist_config)["/exports/*"]
+    resources = template["Resources"]
+    # Then it goes to the media bucket, trusts only the exports key group, and caches nothing
+    assert exports["TargetOriginId"] == "media"
+    assert exports["TrustedKeyGroups"] == [{"Ref": "ExportsKeyGroup"}]
+    assert exports["CachePolicyId"] == CACHING_DISABLED
+    assert exports["AllowedMethods"] == ["GET", "HEAD"]
+    assert resources["ExportsKeyGroup"]["Properties"]["KeyGroupConfig"]["Items"] == [{"Ref": "ExportsPublicKey"}]
+    assert resources["ExportsPublicKey"]["Properties"]["PublicKeyConfig"]["EncodedKey"] == {"Ref": "ExportsPublicKeyPem"}
+    # And no other behaviour reaches the exports (the media behaviour serves media/* only)
+    assert [p for p, b in behaviours(dist_config).items() if "TrustedKeyGroups" in b] == ["/exports/*"]
+    # And the app learns the key's id and the base URL from the outputs (-> EXPORTS_KEY_PAIR_ID, EXPORTS_BASE_URL)
+    assert template["Outputs"]["ExportsKeyPairId"]["Value"] == {"Ref": "ExportsPublicKey"}
+    assert template["Outputs"]["ExportsBaseUrl"]["Value"]["Fn::If"][2] == {"Fn::Sub": "https://${Distribution.DomainName}"}
 
 
 def test_web_bucket_policy_lets_only_this_distribution_read_the_site(template: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from infra.cfn import INFRA_DIR, STATEFUL_TEMPLATE, load_template
 from infra.observability import (
+    BUSINESS_WIDGETS,
     OBSERVABILITY_TEMPLATE as OBSERVABILITY,
     REGENERATE_COMMAND,
     Function,
@@ -224,6 +225,43 @@ def test_the_dashboard_body_is_valid_json_with_and_without_the_optional_tiers(te
         assert dashboard_dimension(body, title, "TableName") == tables, title
     if with_optional:
         assert dashboard_dimension(body, "Replication latency (ms)", "TableName") == replicated
+
+
+def emitted_business_metrics() -> set[str]:
+    """Every literal ``metrics.add_metric(name="...")`` in chalicelib/ (read from the source)."""
+    import ast
+
+    names = set()
+    for path in (ROOT / "chalicelib").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_metric":
+                name = next((k.value for k in node.keywords if k.arg == "name"), None)
+                if isinstance(name, ast.Constant):
+                    names.add(name.value)
+    return names
+
+
+#: Emitted by the cache tier's client and charted (and alarmed) in its own optional widget.
+CACHE_TIER_METRICS = {"DaxReads", "DaxFallbacks"}
+
+
+def test_the_dashboard_charts_every_business_metric_the_code_emits_and_no_other(template) -> None:
+    # Given the metrics the code emits and the business widgets of the rendered dashboard
+    body = _dashboard(template, with_optional=False)
+    business = {title for title, _ in BUSINESS_WIDGETS}
+    charted = {metric[1] for w in body["widgets"] if w["properties"]["title"] in business
+               for metric in w["properties"]["metrics"]}
+    namespaces = {metric[0] for w in body["widgets"] if w["properties"]["title"] in business
+                  for metric in w["properties"]["metrics"]}
+    # Then every business metric is charted, in the app's namespace, and nothing charted is never emitted
+    assert charted == emitted_business_metrics() - CACHE_TIER_METRICS
+    assert namespaces == {CONFIG["environment_variables"]["POWERTOOLS_METRICS_NAMESPACE"]}
+    for wanted in ("SignUps", "UploadsStarted", "PhotosProcessed", "PhotosRejected", "Likes", "Follows",
+                   "FeedReads", "ExportsReady", "AccountsErased"):
+        assert wanted in charted
+    # And the business widgets do not overlap each other or the other widgets
+    cells = [(w["x"], w["y"]) for w in _dashboard(template, with_optional=True)["widgets"]]
+    assert len(cells) == len(set(cells))
 
 
 def dashboard_dimension(body: dict[str, Any], title: str, dimension: str) -> set[str]:

@@ -212,3 +212,31 @@ def test_first_to_break_is_the_limit_reached_at_the_lowest_dau() -> None:
     limit, dau = planner.first_to_break(limits)
     assert limit.name == "early"
     assert dau == pytest.approx(1e5, rel=0.002)
+
+
+def test_the_planner_takes_the_stage_throttle_from_the_deploy_settings() -> None:
+    # Given the prod stage's throttling as infra/deploy.json declares it (what post_deploy applies)
+    declared = json.loads((planner.ROOT / "infra" / "deploy.json").read_text())["throttling"]["prod"]
+    assert planner.stage_throttling() == declared
+    # When the limits are modelled with it
+    inputs = make_inputs(stage_throttling=declared)
+    stage, = (limit for limit in planner.limits(inputs) if limit.name.startswith("API Gateway stage throttle"))
+    account, = (limit for limit in planner.limits(inputs) if limit.name == "API Gateway throttle")
+    # Then its quota is the declared rate, the burst is reported, and it loads the same peak requests
+    # as the account throttle (so it breaks where peak API requests/s reach the stage rate)
+    assert stage.quota == declared["rate_limit"] and str(declared["burst_limit"]) in stage.note
+    assert stage.usage_at(1e6) == pytest.approx(account.usage_at(1e6))
+    breaks = planner.first_breaking_dau(stage)
+    assert stage.usage_at(breaks) == pytest.approx(declared["rate_limit"], rel=0.002)
+
+
+def test_a_higher_stage_throttle_moves_the_dau_at_which_it_breaks_and_none_drops_the_limit() -> None:
+    low = make_inputs(stage_throttling={"rate_limit": 1_000, "burst_limit": 2_000})
+    high = make_inputs(stage_throttling={"rate_limit": 4_000, "burst_limit": 8_000})
+
+    def breaks(inputs: planner.Inputs) -> float:
+        limit, = (x for x in planner.limits(inputs) if x.name.startswith("API Gateway stage throttle"))
+        return planner.first_breaking_dau(limit)
+
+    assert breaks(high) == pytest.approx(4 * breaks(low), rel=0.01)
+    assert not [x for x in planner.limits(make_inputs()) if x.name.startswith("API Gateway stage throttle")]

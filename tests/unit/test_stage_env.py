@@ -16,6 +16,14 @@ def test_media_base_url_comes_from_the_edge_templates_media_base_url_output():
     assert variables["USERS_TABLE"] == "t"
 
 
+def test_the_export_link_signing_settings_come_from_the_edge_outputs():
+    edge = {"CdnDistributionId": "E123", "MediaBaseUrl": "https://photos.example.com/media",
+            "ExportsKeyPairId": "K2JCJMDEHXQW5F", "ExportsBaseUrl": "https://photos.example.com"}
+    variables = stage_variables({"UsersTable": "t"}, edge)
+    assert variables["EXPORTS_KEY_PAIR_ID"] == "K2JCJMDEHXQW5F"
+    assert variables["EXPORTS_BASE_URL"] == "https://photos.example.com"
+
+
 def test_without_edge_outputs_the_stage_keeps_its_media_base_url():
     assert "MEDIA_BASE_URL" not in stage_variables({"UsersTable": "t"})
 
