@@ -27,9 +27,13 @@ def set_like(user: str, photo_id: str, liked: bool, created_at: str) -> bool:
     graph = bound(GraphEdgeRecord)
     photos_model = bound(PhotoRecord)
 
+    # The count the response shows: cached before the write, so applied() makes it the exact
+    # post-write value at once (the totals trail the shards by the aggregator's delay).
+    shards = counters.prepare_write(LIKES, photo_id)
+
     def write() -> bool:
         edge = graph(keys.liked_pk(user), photo_id, created_at=created_at)
-        counter, actions = counters.increment_action(LIKES, photo_id, 1 if liked else -1)
+        counter, actions = counters.increment_action(LIKES, photo_id, 1 if liked else -1, shards=shards)
         try:
             with _tx.transaction(graph) as tx:
                 tx.condition_check(photos_model, photo_id, condition=PhotoRecord.status == READY)
