@@ -14,7 +14,7 @@ from chalicelib import auth, erasure, export, feed, follows, health, http, likes
 from chalicelib.errors import Unauthorized
 from chalicelib.observability import logger, metrics
 from chalicelib.schemas import CaptionUpdate, Confirm, DeleteAccount, LogIn, LogOut, NewPhoto, ProfileUpdate, Refresh, SignUp
-from chalicelib.settings import event_source_queue, get_settings
+from chalicelib.settings import event_source_queue, event_source_stream, get_settings
 
 app = Chalice(app_name="photoscale")
 app.register_middleware(
@@ -231,6 +231,14 @@ def fan_out_feed(event):
     from chalicelib import feed as feeds  # Powertools' batch utilities load only in this worker (see handle_fanout)
 
     return feeds.handle_fanout(event.to_dict(), event.context)
+
+
+@app.on_dynamodb_record(stream_arn=event_source_stream("COUNTERS_STREAM_ARN"), batch_size=1000,
+                        starting_position="TRIM_HORIZON", maximum_batching_window_in_seconds=1)
+def aggregate_counters(event):
+    from chalicelib import aggregator  # this region's counter totals from the shards' changes
+
+    return aggregator.handle_stream(event.to_dict(), event.context)
 
 
 # ----- End of event handlers --------------------------------------------------------------

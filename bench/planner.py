@@ -103,7 +103,7 @@ def lambda_memory(config: dict, stage: str = "prod") -> tuple[dict[str, int], st
     stage_cfg = config["stages"][stage]
     default = stage_cfg.get("lambda_memory_size", config.get("lambda_memory_size", 128))
     per_function = stage_cfg.get("lambda_functions", {})
-    memory = {f: int(per_function.get(f, {}).get("lambda_memory_size", default)) for f in FUNCTIONS}
+    memory = {f: int(per_function.get(f, {}).get("lambda_memory_size", default)) for f in (*FUNCTIONS, *per_function)}
     architecture = stage_cfg.get("lambda_architecture", config.get("lambda_architecture", "x86_64"))
     return memory, architecture
 

@@ -522,7 +522,7 @@ def ready_photo(container: Container, owner: str, token: str, counter: RoundTrip
         for message in messages:
             with counter.counting() as calls:
                 # photo_ready, and the follow_backfill queued by the world's follow: the worker's dispatch
-                feed._fanout_record(SimpleNamespace(body=message["Body"], raw_event={"body": message["Body"]}))
+                feed._fanout_record(SimpleNamespace(body=message["Body"], raw_event=message))
             fan_out.calls += calls
             fan_out.usage += counter.usage
             sqs.delete_message(QueueUrl=settings.fanout_queue_url, ReceiptHandle=message["ReceiptHandle"])

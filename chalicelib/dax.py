@@ -79,8 +79,10 @@ def route(operation: str, params: dict, *, users_table: str, counters_table: str
 
 
 def _is_meta_key(key: dict) -> bool:
+    """A counter's ``#meta`` (shard count) or ``#total`` item (one region's total, kept by the
+    aggregator): read through DAX's item cache; shards are transaction-written and never read."""
     counter_id = key.get("counter_id", {}).get("S", "")
-    return counter_id.endswith("#meta")
+    return counter_id.endswith(("#meta", "#total"))
 
 
 class CircuitBreaker:

@@ -87,8 +87,29 @@ def counter_meta_id(kind: str, entity: str) -> str:
 
 
 def counter_shard_ids(kind: str, entity: str, regions: tuple[str, ...], shards: int) -> list[str]:
-    """Every shard item a read of the counter must sum."""
+    """Every shard item of the counter (its totals sum them; erasure deletes them)."""
     return [counter_shard_id(kind, entity, r, n) for r in regions for n in range(shards)]
+
+
+def counter_total_id(kind: str, entity: str, region: str) -> str:
+    """The item holding the sum of one region's shards of a counter (kept by the stream aggregator)."""
+    return f"{kind}#{entity}#{region}#total"
+
+
+def counter_total_ids(kind: str, entity: str, regions: tuple[str, ...]) -> list[str]:
+    """Every item a read of the counter sums: one total per region, whatever the shard count."""
+    return [counter_total_id(kind, entity, r) for r in regions]
+
+
+def parse_counter_shard_id(counter_id: str) -> tuple[str, str, int] | None:
+    """``(total item id, region, shard)`` of a shard item's id; None for ``#meta`` and ``#total`` items."""
+    head, _, shard = counter_id.rpartition("#")
+    if not head or not shard.isdigit():
+        return None
+    prefix, _, region = head.rpartition("#")
+    if not prefix or "#" not in prefix or not region:
+        return None
+    return f"{head}#total", region, int(shard)
 
 
 # --- photos ---------------------------------------------------------------------------------

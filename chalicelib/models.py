@@ -61,7 +61,8 @@ class RevokedTokenRecord(_Table):
 
 
 class CounterRecord(_Table):
-    """One shard of a counter, or (``#meta`` items) the shard count of a counter."""
+    """One shard of a counter, (``#meta`` items) the shard count of a counter, or (``#total`` items) the
+    sum of one region's shards, with one ``s{shard}`` attribute per shard: the version applied."""
 
     class Meta:
         table_name = "unbound"
@@ -70,6 +71,8 @@ class CounterRecord(_Table):
     counter_id = UnicodeAttribute(hash_key=True)
     n = NumberAttribute(null=True)
     shards = NumberAttribute(null=True)
+    #: A shard's write count (every increment ADDs 1): the stream aggregator's per-shard version.
+    version = NumberAttribute(null=True)
 
 
 class OwnerIndex(GlobalSecondaryIndex):

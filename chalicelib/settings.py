@@ -123,6 +123,15 @@ def event_source_queue(variable: str) -> str:
     return name
 
 
+def event_source_stream(variable: str) -> str:
+    """A DynamoDB stream ARN for an ``@app.on_dynamodb_record`` decorator (read at import, like
+    :func:`event_source_queue`; the stateful stack's output, e.g. ``COUNTERS_STREAM_ARN``)."""
+    arn = os.environ.get(variable, "").strip()
+    if not arn:
+        raise SettingsError(f"{variable} is required (the stateful stack's output; infra.stage_env writes it)")
+    return arn
+
+
 def load_settings(environ: dict[str, str] | os._Environ[str]) -> Settings:
     """Build :class:`Settings` from a mapping, naming every missing or invalid variable at once."""
     problems: list[str] = []

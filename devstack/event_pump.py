@@ -1,4 +1,4 @@
-"""Local SQS event pump: the dev-only stand-in for Lambda's SQS event-source mapping.
+"""Local event pump: the dev-only stand-in for Lambda's SQS and DynamoDB-stream event-source mappings.
 
 ``chalice local`` serves HTTP routes only. This pump long-polls the local SQS queues (on the embedded moto
 server) and hands each batch to the Chalice app's ``@app.on_sqs_message`` handlers - the very
@@ -24,6 +24,17 @@ Rules (those of an event source mapping with ``FunctionResponseTypes=['ReportBat
   ``RedrivePolicy`` on receive); the pump never does it.
 - One thread per queue, i.e. concurrency 1 per event source (``maximum_concurrency`` is not emulated).
 - A handler exception is logged with its traceback and never stops the pump.
+
+DynamoDB streams (``@app.on_dynamodb_record``; rules of a stream mapping with ``ReportBatchItemFailures``):
+
+- The pump tails every shard of the stream (``DescribeStream``, ``GetShardIterator`` at the source's
+  ``starting_position``, ``GetRecords``) and invokes the handler with Lambda's DynamoDB event shape
+  (``eventID``, ``eventName``, ``dynamodb`` with ``Keys``/``NewImage``/``OldImage``/``SequenceNumber``/
+  ``ApproximateCreationDateTime`` in epoch seconds, ``eventSourceARN``), at most ``batch_size`` records,
+  topped up until ``maximum_batching_window_in_seconds`` closes.
+- ``batchItemFailures`` names sequence numbers: the shard is checkpointed just before the lowest one and
+  every record from there on is delivered again (in order) after ``retry_delay_seconds``. A raise, a timeout
+  or an invalid response retries the whole batch. Records are never skipped (no maximum retry age).
 
 Every delivery is logged as one JSON object (``"event": "sqs.delivery"``) on the ``devstack.event_pump``
 logger: queue, batch size, failed ids, outcome.
@@ -52,7 +63,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
-from chalice.app import SQSEventConfig
+from chalice.app import DynamoDBEventConfig, SQSEventConfig
 
 logger = logging.getLogger("devstack.event_pump")
 
@@ -237,6 +248,80 @@ def build_sqs_event(messages: Sequence[Mapping[str, Any]], *, queue_arn: str, re
     return {"Records": [build_sqs_record(m, queue_arn=queue_arn, region=region) for m in messages]}
 
 
+def build_stream_record(record: Mapping[str, Any], *, stream_arn: str) -> dict[str, Any]:
+    """One ``GetRecords`` record -> one record of Lambda's DynamoDB stream event."""
+    data = dict(record.get("dynamodb", {}))
+    created = data.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        data["ApproximateCreationDateTime"] = created.timestamp()
+    return {
+        "eventID": record.get("eventID", uuid.uuid4().hex),
+        "eventName": record.get("eventName"),
+        "eventVersion": record.get("eventVersion", "1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": record.get("awsRegion"),
+        "dynamodb": data,
+        "eventSourceARN": stream_arn,
+    }
+
+
+def build_stream_event(records: Sequence[Mapping[str, Any]], *, stream_arn: str) -> dict[str, Any]:
+    """``GetRecords`` records -> the event Lambda passes to a DynamoDB-stream-triggered function."""
+    return {"Records": [build_stream_record(r, stream_arn=stream_arn) for r in records]}
+
+
+def stream_event_sources(app: Any) -> list[DynamoDBEventConfig]:
+    """The app's ``@app.on_dynamodb_record`` registrations, in registration order."""
+    return [source for source in app.event_sources if isinstance(source, DynamoDBEventConfig)]
+
+
+class StreamTail:
+    """Lambda's poller for one DynamoDB stream: per shard an iterator and the records not yet
+    acknowledged (a failed batch's records from its checkpoint on are delivered again first)."""
+
+    def __init__(self, streams_client: Any, stream_arn: str, starting_position: str = "TRIM_HORIZON") -> None:
+        self.streams = streams_client
+        self.stream_arn = stream_arn
+        self.starting_position = starting_position if starting_position in ("TRIM_HORIZON", "LATEST") else "TRIM_HORIZON"
+        self._iterators: dict[str, str | None] = {}
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+
+    def _refresh_shards(self) -> None:
+        description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+        for shard in description.get("Shards", []):
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                self._iterators[shard_id] = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=self.starting_position,
+                )["ShardIterator"]
+                self._pending[shard_id] = []
+
+    def next_batch(self, batch_size: int, window_seconds: float = 0) -> tuple[str | None, list[dict[str, Any]]]:
+        """``(shard, records)``: the oldest unacknowledged records of the first shard that has any."""
+        self._refresh_shards()
+        for shard_id in self._iterators:
+            window_ends = time.monotonic() + window_seconds
+            while True:
+                pending = self._pending[shard_id]
+                if len(pending) < batch_size and self._iterators[shard_id]:
+                    got = self.streams.get_records(ShardIterator=self._iterators[shard_id],
+                                                   Limit=batch_size - len(pending))
+                    self._iterators[shard_id] = got.get("NextShardIterator")
+                    pending.extend(got.get("Records", []))
+                    if got.get("Records") and time.monotonic() < window_ends:
+                        continue
+                if pending and (len(pending) >= batch_size or time.monotonic() >= window_ends):
+                    return shard_id, list(pending[:batch_size])
+                if not pending:
+                    break
+                time.sleep(min(0.1, max(0.0, window_ends - time.monotonic())))
+        return None, []
+
+    def acknowledge(self, shard_id: str, count: int) -> None:
+        """The first ``count`` records of the shard's batch succeeded (the checkpoint moves past them)."""
+        del self._pending[shard_id][:count]
+
+
 # --------------------------------------------------------------------------------------------------------
 # Handler resolution
 # --------------------------------------------------------------------------------------------------------
@@ -245,7 +330,7 @@ def sqs_event_sources(app: Any) -> list[SQSEventConfig]:
     return [source for source in app.event_sources if isinstance(source, SQSEventConfig)]
 
 
-def resolve_handler(app: Any, source: SQSEventConfig) -> Callable[[Any, Any], Any]:
+def resolve_handler(app: Any, source: SQSEventConfig | DynamoDBEventConfig) -> Callable[[Any, Any], Any]:
     """The callable Lambda invokes for ``source``.
 
     Lambda imports ``module`` and calls ``module.<function>`` from ``handler_string`` (``app.<function>``,
@@ -300,6 +385,7 @@ class EventPump:
         function_timeout_seconds: float = 30,
         stage: str = "local",
         memory_limit_in_mb: int = 128,
+        streams_client: Any = None,
     ) -> None:
         if not 0 <= wait_seconds <= 20:
             raise ValueError("wait_seconds must be within 0..20 (SQS long-poll limit)")
@@ -315,6 +401,8 @@ class EventPump:
         self.region = sqs_client.meta.region_name
         self._resolved: dict[str, _ResolvedSource] = {}
         self._lock = threading.Lock()
+        self.streams = streams_client
+        self._tails: dict[str, StreamTail] = {}
 
     # -- discovery -------------------------------------------------------------------------------------
     @property
@@ -485,6 +573,63 @@ class EventPump:
             for failure in response.get("Failed", []):
                 _log(logging.WARNING, "sqs.release_failed", queue=resolved.queue_url, failure=failure)
 
+    # -- DynamoDB streams -------------------------------------------------------------------------------
+    @property
+    def stream_sources(self) -> list[DynamoDBEventConfig]:
+        """The app's DynamoDB stream event sources (delivered only with a ``streams_client``)."""
+        return stream_event_sources(self.app) if self.streams is not None else []
+
+    def pump_stream_once(self, source: DynamoDBEventConfig | str) -> DeliveryResult:
+        """Deliver the oldest unacknowledged records of ``source``'s stream (one shard, one batch)."""
+        if isinstance(source, str):
+            source = next(s for s in stream_event_sources(self.app) if s.name == source)
+        tail = self._tails.get(source.name)
+        if tail is None:
+            tail = self._tails[source.name] = StreamTail(self.streams, source.stream_arn, source.starting_position)
+        shard_id, records = tail.next_batch(max(1, source.batch_size), source.maximum_batching_window_in_seconds or 0)
+        if not records:
+            return DeliveryResult(source_name=source.name, queue_url=source.stream_arn)
+        event = build_stream_event(records, stream_arn=source.stream_arn)
+        sequence = [r["dynamodb"]["SequenceNumber"] for r in records]
+        function_name = f"{self.app.app_name}-{self.stage}-{source.name}"
+        context = LocalLambdaContext(
+            function_name=function_name,
+            invoked_function_arn=f"arn:aws:lambda:{self.region}:000000000000:function:{function_name}",
+            timeout_seconds=self.function_timeout_seconds, memory_limit_in_mb=self.memory_limit_in_mb,
+        )
+        error: str | None = None
+        started = time.monotonic()
+        try:
+            response = resolve_handler(self.app, source)(event, context)
+            if time.monotonic() - started > self.function_timeout_seconds:
+                raise InvalidBatchResponse(f"handler ran past the {self.function_timeout_seconds}s function timeout")
+            failed = interpret_batch_response(response, sequence)
+        except Exception as exc:  # noqa: BLE001 - the whole batch is retried
+            failed, error = set(sequence), f"{type(exc).__name__}: {exc}"
+            _log(logging.ERROR, "stream.handler_error", exc_info=True, source=source.name, request_id=context.aws_request_id)
+        # Lambda checkpoints just before the lowest failed sequence number (they are in stream order).
+        done = next((i for i, number in enumerate(sequence) if number in failed), len(sequence))
+        tail.acknowledge(shard_id, done)
+        _log(logging.WARNING if done < len(sequence) else logging.INFO, "stream.delivery", source=source.name,
+             shard=shard_id, request_id=context.aws_request_id, batch_size=len(sequence), succeeded=done,
+             retried=len(sequence) - done, error=error)
+        return DeliveryResult(source_name=source.name, queue_url=source.stream_arn, received=len(sequence),
+                              succeeded=tuple(sequence[:done]), failed=tuple(sequence[done:]), error=error,
+                              request_id=context.aws_request_id, event=event)
+
+    def _stream_loop(self, source: DynamoDBEventConfig, stop_event: threading.Event, error_backoff_seconds: float) -> None:
+        while not stop_event.is_set():
+            try:
+                result = self.pump_stream_once(source)
+            except Exception:  # noqa: BLE001 - stream unreachable: log, back off, retry
+                _log(logging.ERROR, "pump.stream_error", exc_info=True, source=source.name)
+                stop_event.wait(error_backoff_seconds)
+                continue
+            if result.failed:
+                stop_event.wait(self.retry_delay_seconds)
+            elif not result.invoked:
+                stop_event.wait(max(0.2, float(self.wait_seconds) / 2))
+
     # -- loop ------------------------------------------------------------------------------------------
     def run(self, stop_event: threading.Event, *, error_backoff_seconds: float = 1.0) -> None:
         """Pump every SQS event source, one thread per source, until ``stop_event`` is set; then join them.
@@ -502,10 +647,14 @@ class EventPump:
                 daemon=True,
             )
             for source in sources
+        ] + [
+            threading.Thread(target=self._stream_loop, args=(source, stop_event, error_backoff_seconds),
+                             name=f"event-pump-{source.name}", daemon=True)
+            for source in self.stream_sources
         ]
         for thread in threads:
             thread.start()
-        _log(logging.INFO, "pump.started", sources=[s.name for s in sources])
+        _log(logging.INFO, "pump.started", sources=[s.name for s in [*sources, *self.stream_sources]])
         stop_event.wait()
         for thread in threads:
             thread.join()
@@ -563,12 +712,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app = load_app(args.app_dir)
     sqs = boto3.client("sqs", endpoint_url=args.endpoint, region_name=args.region or "us-east-1")
+    streams = boto3.client("dynamodbstreams", endpoint_url=args.endpoint, region_name=args.region or "us-east-1")
     pump = EventPump(
         app,
         sqs,
         wait_seconds=args.wait_seconds,
         retry_delay_seconds=args.retry_delay_seconds,
         function_timeout_seconds=args.function_timeout_seconds,
+        streams_client=streams,
     )
     stop = threading.Event()
 

@@ -65,6 +65,8 @@ ERROR_RATE_POLICY: dict[str, tuple[int, str]] = {
     "route": (1, API_RUNBOOK),
     "authorizer": (30, API_RUNBOOK),
     "on_sqs_message": (5, DLQ_RUNBOOK),
+    # The counter aggregator: a failing batch is retried in order, so totals lag (never double-count).
+    "on_dynamodb_record": (5, THROTTLING_RUNBOOK),
 }
 # Workers whose failures leave a photo stuck or failed open the photo runbook instead.
 ERROR_RUNBOOK_BY_FUNCTION: dict[str, str] = {

@@ -127,7 +127,7 @@ def finalize_template(template: dict[str, Any], *, stage: str, runtime: str, arc
             resources[log_id]["Properties"]["LogGroupName"] = f"/aws/lambda/{name}"
             resources[fn_id]["DependsOn"] = sorted({*resources[fn_id].get("DependsOn", []), log_id})
         for event in props.get("Events", {}).values():
-            if event.get("Type") == "SQS":
+            if event.get("Type") in ("SQS", "DynamoDB"):
                 types = event["Properties"].setdefault("FunctionResponseTypes", [])
                 if REPORT_BATCH_ITEM_FAILURES not in types:
                     types.append(REPORT_BATCH_ITEM_FAILURES)

@@ -27,7 +27,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 POLICY_DIR = PROJECT_DIR / ".chalice" / "policies"
 APP_NAME = "photoscale"
 
-FUNCTIONS = ("api_handler", "bearer_auth", "process_uploads", "process_edits", "fan_out_feed")
+FUNCTIONS = ("api_handler", "bearer_auth", "process_uploads", "process_edits", "fan_out_feed", "aggregate_counters")
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,13 @@ def table(name: str, *, indexes: bool = False) -> Resource:
         arns = [f"arn:{t.partition}:dynamodb:{r}:{t.account}:table/{APP_NAME}-{t.stage}-{name}"
                 for r in t.serving_regions]
         return [out for arn in arns for out in ([arn, f"{arn}/index/*"] if indexes else [arn])]
+    return build
+
+
+def stream(name: str) -> Resource:
+    """The streams of one table (the ARN ends in the stream's creation time, unknown before deploy)."""
+    def build(t: Target) -> list[str]:
+        return [f"arn:{t.partition}:dynamodb:{t.region}:{t.account}:table/{APP_NAME}-{t.stage}-{name}/stream/*"]
     return build
 
 
@@ -201,6 +208,13 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("Cdn", ("cloudfront:CreateInvalidation",), (distribution,)),
         Grant("Identity", ("cognito-idp:AdminDisableUser", "cognito-idp:AdminDeleteUser"), (user_pool,)),
     ),
+    # Counter totals from the counters table's stream: the mapping reads the stream with the
+    # function's role; the function reads and updates only the totals (chalicelib.aggregator).
+    "aggregate_counters": (
+        Grant("Stream", ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                         "dynamodb:ListStreams"), (stream("counters"),)),
+        Grant("Totals", ("dynamodb:GetItem", "dynamodb:UpdateItem"), (table("counters"),)),
+    ),
 }
 
 def dax_cluster(t: Target) -> list[str]:
@@ -226,6 +240,8 @@ DAX_GRANTS: tuple[Grant, ...] = (
 ALLOWED_WILDCARDS: tuple[tuple[str, str], ...] = (
     (r"^\*$", "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions"),
     (r"^arn:[^:]+:dynamodb:[^:*]+:\d+:table/photoscale-[a-z0-9]+-[a-z]+/index/\*$", "the indexes of one named table"),
+    (r"^arn:[^:]+:dynamodb:[^:*]+:\d+:table/photoscale-[a-z0-9]+-[a-z]+/stream/\*$",
+     "the streams of one named table (a stream's ARN ends in its creation time)"),
     (r"^arn:[^:]+:logs:[^:*]+:\d+:log-group:/aws/lambda/photoscale-[a-z0-9]+(-[a-z_]+)?:\*$",
      "the log streams of the function's own log group"),
     (r"^arn:[^:]+:s3:::photoscale-[a-z0-9]+-media-\d+-[a-z0-9-]+/(uploads|media|exports)/\*$",

@@ -7,7 +7,7 @@ Run after every ``chalice deploy --stage S``::
 It reads ``.chalice/deployed/{stage}.json`` (written by ``chalice deploy``: ``{"resources": [{"name",
 "resource_type", ...}]}``) and
 
-1. turns on ``FunctionResponseTypes=['ReportBatchItemFailures']`` for every SQS event-source
+1. turns on ``FunctionResponseTypes=['ReportBatchItemFailures']`` for every SQS and DynamoDB-stream event-source
    mapping (``resource_type == "sqs_event"``, field ``event_uuid``). Chalice never sets it, so
    without this one failed message would make Lambda retry the whole batch;
 2. puts API Gateway *gateway responses* on the REST API (``resource_type == "rest_api"``, field
@@ -101,7 +101,7 @@ def load_gateway_responses(path: str | Path = GATEWAY_RESPONSES_FILE) -> dict[st
 
 @dataclass(frozen=True)
 class EnableBatchItemFailures:
-    """Set FunctionResponseTypes=[ReportBatchItemFailures] on one SQS event-source mapping."""
+    """Set FunctionResponseTypes=[ReportBatchItemFailures] on one SQS or DynamoDB-stream event-source mapping."""
 
     resource_name: str
     event_uuid: str
@@ -155,7 +155,7 @@ def plan_post_deploy(
     resources = deployed.get("resources", [])
     actions: list[Action] = [
         EnableBatchItemFailures(r["name"], r["event_uuid"])
-        for r in resources if r.get("resource_type") == "sqs_event"
+        for r in resources if r.get("resource_type") in ("sqs_event", "dynamodb_event")
     ]
     for api in (r for r in resources if r.get("resource_type") == "rest_api"):
         for response in responses.values():

@@ -128,11 +128,20 @@ def stack_outputs(cloudformation, stack_name: str) -> dict[str, str]:
 
 def write_region_envs(stage: str, regions: list[str], clients, *, stack: str | None = None,
                       edge_stack: str | None = None, routing_stack: str | None = None,
-                      dax_stack: str | None = None, env_dir: Path = ENV_DIR) -> list[Path]:
+                      dax_stack: str | None = None, env_dir: Path = ENV_DIR,
+                      table_stream=None) -> list[Path]:
     """Read every region's stacks (``clients(region)`` -> a CloudFormation client) and write each
-    region's environment file. The edge stack lives in the primary region."""
+    region's environment file. The edge stack lives in the primary region.
+
+    ``table_stream(region, table)`` -> the stream ARN of ``table``'s replica in ``region``: a replica
+    region's stack does not own the global counters table, so its stream (the aggregator's event
+    source, labelled per replica) comes from DescribeTable there."""
     stack = stack or f"photoscale-{stage}-stateful"
     stateful = {r: stack_outputs(clients(r), stack) for r in regions}
+    for region in regions[1:]:
+        if table_stream and "CountersStreamArn" not in stateful[region]:
+            table = stateful[region].get("CountersTable") or stateful[regions[0]]["CountersTable"]
+            stateful[region]["CountersStreamArn"] = table_stream(region, table)
     edge = stack_outputs(clients(regions[0]), edge_stack) if edge_stack else None
     routing = {r: stack_outputs(clients(r), routing_stack) for r in regions} if routing_stack else None
     written = []
@@ -157,6 +166,13 @@ def config_for_region(config: dict, stage: str, region_env: dict) -> dict:
     return updated
 
 
+def replica_stream_arn(region: str, table: str) -> str:
+    """The stream of ``table``'s replica in ``region`` (each replica's stream has its own label)."""
+    import boto3
+
+    return boto3.client("dynamodb", region_name=region).describe_table(TableName=table)["Table"]["LatestStreamArn"]
+
+
 def main(argv: list[str] | None = None) -> int:
     import boto3
 
@@ -174,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     regions = args.regions.split(",") if args.regions else list(deploy_settings()["regions"])
     written = write_region_envs(args.stage, regions, lambda r: boto3.client("cloudformation", region_name=r),
                                 stack=args.stack, edge_stack=args.edge_stack, routing_stack=args.routing_stack,
-                                dax_stack=args.dax_stack)
+                                dax_stack=args.dax_stack, table_stream=replica_stream_arn)
     for path in written:
         print(f"wrote {path}")
     return 0

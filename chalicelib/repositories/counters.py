@@ -1,9 +1,15 @@
-"""Sharded counters that stay exact under hot keys and multi-region replication.
+"""Sharded counters that stay exact under hot keys and multi-region replication, read in O(regions).
 
 A counter is ``shards`` items per region (see :mod:`chalicelib.keys`). An increment ADDs to one
-shard of the writer's own region; a read sums all shards of all regions in one BatchGetItem.
-Resharding only ever raises the shard count, so every shard ever written stays in the sum and no
-count is lost.
+shard of the writer's own region (and ADDs 1 to the shard's ``version``). The stream aggregator
+(:mod:`chalicelib.aggregator`) keeps one ``#total`` item per counter and region: the sum of that
+region's shards, with the version of each shard it has applied (``s{shard}``), so a redelivered or
+reordered stream record never counts twice. A read BatchGets the totals of every region: one item
+per region, whatever the shard count. Resharding only ever raises the shard count, every shard ever
+written stays in its region's total, and no count is lost.
+
+Totals trail the shards by the aggregator's delay (stream + batching window, ``docs/caching.md``);
+the writer's own container applies its delta to its cached total at once (:func:`applied`).
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import random
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import cache, ddb, keys
+from chalicelib import aws, cache, ddb, keys
 from chalicelib.models import CounterRecord, bound, reading
 from chalicelib.settings import get_settings
 
@@ -53,7 +59,7 @@ def increment_action(kind: str, entity: str, delta: int = 1, shards: int | None 
     count = shards if shards is not None else shard_count(kind, entity)
     shard = random.randrange(count)
     item = bound(CounterRecord)(keys.counter_shard_id(kind, entity, get_settings().region, shard))
-    return item, [CounterRecord.n.add(delta)]
+    return item, [CounterRecord.n.add(delta), CounterRecord.version.add(1)]
 
 
 def applied(kind: str, entity: str, delta: int) -> None:
@@ -68,29 +74,102 @@ def increment(kind: str, entity: str, delta: int = 1) -> None:
 
 
 def read(kind: str, entity: str) -> int:
-    """The total of a counter (sum of every shard in every region; cached up to the ``counter`` TTL)."""
+    """The total of a counter (its regions' totals; cached up to the ``counter`` TTL)."""
     return read_totals([(kind, entity)])[(kind, entity)]
 
 
 def read_totals(counters: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """Totals of several ``(kind, entity)`` counters: cached ones, and for the rest at most two
-    BatchGetItem round trips (shard counts not cached yet, then the shards)."""
+    """Totals of several ``(kind, entity)`` counters: cached ones, and for the rest one BatchGetItem
+    of one ``#total`` item per counter and region."""
     return cache.shared.get_many("counter", counters, _load_totals)
 
 
+def prepare_write(kind: str, entity: str) -> int:
+    """Before a counted write whose response shows the count: the shard count for the write, with the
+    counter's total in the cache (so :func:`applied` turns it into the exact post-write value).
+
+    Whatever of the two is not cached comes in one BatchGetItem (the ``#meta`` item and the totals)."""
+    meta_id = keys.counter_meta_id(kind, entity)
+    if cache.shared.peek("counter", (kind, entity), _MISSING) is _MISSING:
+        def load() -> int | None:
+            shards, total = _load_meta_and_total(meta_id, (kind, entity))
+            cache.shared.get("counter", (kind, entity), lambda: total)
+            return shards
+
+        shards = cache.shared.get("shard_count", meta_id, load)
+        read(kind, entity)  # a cached shard count: the total alone (one BatchGetItem); else a hit
+        return shards or get_settings().counter_default_shards
+    return shard_count(kind, entity)
+
+
+_MISSING = object()
+
+
+def _load_meta_and_total(meta_id: str, counter: tuple[str, str]) -> tuple[int | None, int]:
+    """A counter's shard count (None: no meta item) and total, in one BatchGetItem."""
+    kind, entity = counter
+    shards, total = None, 0
+    ids = [meta_id, *keys.counter_total_ids(kind, entity, regions())]
+    for record in reading(CounterRecord).batch_get(ids, attributes_to_get=["counter_id", "shards", "n"]):
+        if record.counter_id == meta_id:
+            shards = int(record.shards) if record.shards else None
+        else:
+            total += int(record.n or 0)
+    return shards, total
+
+
 def _load_totals(counters: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    default = get_settings().counter_default_shards
-    meta_ids = {keys.counter_meta_id(kind, entity): (kind, entity) for kind, entity in counters}
-    shard_counts = {meta_ids[m]: shards or default
-                    for m, shards in cache.shared.get_many("shard_count", meta_ids, _load_shard_counts).items()}
     owners: dict[str, tuple[str, str]] = {}
-    for (kind, entity), count in shard_counts.items():
-        for shard_id in keys.counter_shard_ids(kind, entity, regions(), count):
-            owners[shard_id] = (kind, entity)
+    for kind, entity in counters:
+        for total_id in keys.counter_total_ids(kind, entity, regions()):
+            owners[total_id] = (kind, entity)
     totals = {counter: 0 for counter in counters}
     for record in reading(CounterRecord).batch_get(list(owners), attributes_to_get=["counter_id", "n"]):
         totals[owners[record.counter_id]] += int(record.n or 0)
     return totals
+
+
+# --- the aggregator's side: one region's totals from its shards' stream records -----------------
+
+def apply_to_total(total_id: str, delta: int, versions: dict[int, tuple[int, int | None]]) -> bool:
+    """Add ``delta`` to ``total_id`` and move each shard's applied version ``old -> new`` (None: the
+    shard item was deleted), all or nothing; False (nothing changed) if any shard's applied version
+    is not ``old`` (0: none yet). One conditional UpdateItem."""
+    names = {"#n": "n"}
+    values: dict = {":d": {"N": str(delta)}}
+    sets, removes, conditions = [], [], []
+    for shard, (old, new) in sorted(versions.items()):
+        names[f"#s{shard}"] = f"s{shard}"
+        if old:
+            values[f":o{shard}"] = {"N": str(old)}
+            conditions.append(f"#s{shard} = :o{shard}")
+        else:
+            conditions.append(f"attribute_not_exists(#s{shard})")
+        if new is None:
+            removes.append(f"#s{shard}")
+        else:
+            values[f":v{shard}"] = {"N": str(new)}
+            sets.append(f"#s{shard} = :v{shard}")
+    expression = "ADD #n :d" + (f" SET {', '.join(sets)}" if sets else "") + \
+        (f" REMOVE {', '.join(removes)}" if removes else "")
+    try:
+        aws.client("dynamodb").update_item(
+            TableName=get_settings().counters_table, Key={"counter_id": {"S": total_id}},
+            UpdateExpression=expression, ConditionExpression=" AND ".join(conditions),
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+    except Exception as exc:
+        if ddb.condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def applied_version(total_id: str, shard: int) -> int:
+    """The version of ``shard`` that ``total_id`` has applied (0: none; consistent read)."""
+    found = aws.client("dynamodb").get_item(
+        TableName=get_settings().counters_table, Key={"counter_id": {"S": total_id}}, ConsistentRead=True,
+        ProjectionExpression="#s", ExpressionAttributeNames={"#s": f"s{shard}"}).get("Item", {})
+    return int(found.get(f"s{shard}", {}).get("N", 0))
 
 
 def reshard(kind: str, entity: str, shards: int) -> int:

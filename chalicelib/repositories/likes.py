@@ -32,18 +32,21 @@ def set_like(user: str, photo_id: str, liked: bool, created_at: str) -> bool:
     graph = bound(GraphEdgeRecord)
     photos_model = bound(PhotoRecord)
 
+    # The count the response shows: cached before the write, so applied() makes it the exact
+    # post-write value at once (the totals trail the shards by the aggregator's delay).
+    shards = counters.prepare_write(LIKES, photo_id)
+
     def write() -> bool:
         if liked:
-            shards = counters.shard_count(LIKES, photo_id)
-            shard = keys.liker_shard(user, shards)
-            edge = graph(keys.liked_pk(user), photo_id, shard=shard, created_at=created_at)
+            mirror_shard = keys.liker_shard(user, shards)
+            edge = graph(keys.liked_pk(user), photo_id, shard=mirror_shard, created_at=created_at)
         else:
             try:
                 edge = graph.get(keys.liked_pk(user), photo_id, consistent_read=True)
             except graph.DoesNotExist:
                 return False
-            shards, shard = None, int(edge.shard or 0)  # the mirror's shard, whatever the count is now
-        mirror = graph(keys.likers_pk(photo_id, shard), user, created_at=created_at)
+            mirror_shard = int(edge.shard or 0)  # the mirror's shard, whatever the count is now
+        mirror = graph(keys.likers_pk(photo_id, mirror_shard), user, created_at=created_at)
         counter, actions = counters.increment_action(LIKES, photo_id, 1 if liked else -1, shards=shards)
         try:
             with _tx.transaction(graph) as tx:

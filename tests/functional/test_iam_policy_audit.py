@@ -35,8 +35,9 @@ STAGE = "local"
 class Journey:
     """Drives the functions, each call under its function's name in the recorder."""
 
-    def __init__(self, client: Any, recorder: CallRecorder, outputs: dict[str, str]) -> None:
+    def __init__(self, client: Any, recorder: CallRecorder, outputs: dict[str, str], counter_stream: Any) -> None:
         self.client, self.recorder, self.outputs = client, recorder, outputs
+        self.counter_stream = counter_stream
 
     def api(self, method: str, path: str, body: Any = None, token: str | None = None, expect: int | None = None):
         with self.recorder.running("api_handler"):
@@ -65,8 +66,13 @@ class Journey:
 
     def drain(self) -> None:
         """Run the workers until every queue is empty (an edit queues an invalidation, a delete a purge...)."""
-        while self.deliver("fan_out_feed", "Fanout") + self.deliver("process_edits", "Edits"):
+        while self.deliver("fan_out_feed", "Fanout") + self.deliver("process_edits", "Edits") + self.aggregate():
             pass
+
+    def aggregate(self) -> int:
+        """The counters stream's records so far, delivered to ``aggregate_counters`` (as its mapping does)."""
+        with self.recorder.running("aggregate_counters"):
+            return self.counter_stream.deliver()
 
     def upload(self, token: str, owner: str, data: bytes) -> str:
         """A photo through the API grant, the browser's POST (the test's own call), and the uploads worker."""
@@ -174,7 +180,7 @@ def recorded(client, deployed, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, T
             return authorize(self, *args, **kwargs)
 
     monkeypatch.setattr(chalice_local.LocalGatewayAuthorizer, "authorize", authorize_as_its_own_function)
-    run_journey(Journey(client, recorder, outputs))
+    run_journey(Journey(client, recorder, outputs, deployed["counter_stream"]))
     celebrities.reset_cache()
     target = Target(stage=STAGE, region=REGION, account=ACCOUNT, user_pool_id=outputs["UserPoolId"],
                     distribution_id=distribution_id)

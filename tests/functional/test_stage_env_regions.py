@@ -106,3 +106,31 @@ def test_deploying_a_region_applies_its_environment_and_leaves_the_shared_stage_
 def test_a_region_without_an_environment_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="infra.stage_env"):
         region_config({}, "prod", REPLICA, env_dir=tmp_path)
+
+
+def test_a_replica_region_gets_its_own_replicas_counter_stream_from_describe_table(stacks, tmp_path: Path) -> None:
+    # Given the counters table's replica in the replica region (its stack does not own the GlobalTable,
+    # so it has no CountersStreamArn output)
+    dynamodb = boto3.client("dynamodb", region_name=REPLICA)
+    dynamodb.create_table(TableName="photoscale-prod-counters", BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "counter_id", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "counter_id", "KeyType": "HASH"}],
+                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    stream = dynamodb.describe_table(TableName="photoscale-prod-counters")["Table"]["LatestStreamArn"]
+
+    def table_stream(region: str, table: str) -> str:
+        return boto3.client("dynamodb", region_name=region).describe_table(TableName=table)["Table"]["LatestStreamArn"]
+
+    # When stage_env writes the environments with the primary's outputs naming the table
+    primary_cfn = stacks(PRIMARY)
+    _outputs_stack(primary_cfn, "photoscale-prod-stateful2",
+                   {**_stateful(PRIMARY, primary=True), "CountersTable": "photoscale-prod-counters",
+                    "CountersStreamArn": "arn:aws:dynamodb:us-east-1:1:table/photoscale-prod-counters/stream/p"})
+    _outputs_stack(stacks(REPLICA), "photoscale-prod-stateful2", _stateful(REPLICA, primary=False))
+    write_region_envs("prod", [PRIMARY, REPLICA], stacks, stack="photoscale-prod-stateful2", env_dir=tmp_path,
+                      table_stream=table_stream)
+    env = {r: json.loads(region_env_file("prod", r, tmp_path).read_text())["environment_variables"]
+           for r in (PRIMARY, REPLICA)}
+    # Then each region's aggregator reads its own replica's stream
+    assert env[REPLICA]["COUNTERS_STREAM_ARN"] == stream
+    assert env[PRIMARY]["COUNTERS_STREAM_ARN"].endswith("/stream/p")

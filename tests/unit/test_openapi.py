@@ -14,6 +14,7 @@ def _app_routes() -> dict[tuple[str, str], object]:
     with pytest.MonkeyPatch.context() as env:
         for variable in ("UPLOADS_QUEUE_NAME", "EDITS_QUEUE_NAME", "FANOUT_QUEUE_NAME"):
             env.setenv(variable, "unit-test-queue")
+        env.setenv("COUNTERS_STREAM_ARN", "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/unit-test")
         app = importlib.import_module("app").app
     return {(method, path): entry for path, methods in app.routes.items() for method, entry in methods.items()}
 

@@ -17,6 +17,8 @@ def _chalice_template() -> dict:
         "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {"Runtime": "python3.12"}},
         **{name: {"Type": "AWS::Serverless::Function", "Properties": {}} for name in ("BearerAuth", "FanOutFeed")},
         "ProcessEdits": {"Type": "AWS::Serverless::Function", "Properties": {}},
+        "AggregateCounters": {"Type": "AWS::Serverless::Function", "Properties": {"Events": {
+            "AggregateCountersDynamodbEventSource": {"Type": "DynamoDB", "Properties": {"Stream": "s"}}}}},
         "ProcessUploads": {"Type": "AWS::Serverless::Function", "Properties": {"Events": {
             "ProcessUploadsSqsEventSource": {"Type": "SQS", "Properties": {"Queue": "q", "BatchSize": 10}}}}},
         "ProcessUploadsRole": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {

@@ -71,7 +71,7 @@ def test_only_the_workers_consume_their_own_queue() -> None:
         for function in FUNCTIONS
     }
     # Then each worker receives from exactly its queue, and the API and authorizer from none
-    assert consumers == {"api_handler": [], "bearer_auth": [], "process_uploads": ["photoscale-prod-uploads"],
+    assert consumers == {"api_handler": [], "bearer_auth": [], "aggregate_counters": [], "process_uploads": ["photoscale-prod-uploads"],
                          "process_edits": ["photoscale-prod-edits"], "fan_out_feed": ["photoscale-prod-fanout"]}
 
 
