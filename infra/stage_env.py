@@ -53,6 +53,13 @@ def replica_outputs(primary_outputs: dict[str, str], region: str) -> dict[str, s
     return out
 
 
+def trusted_issuers(primary: str, pool_id: str, issuer: str, client_id: str) -> dict[str, str]:
+    """The authorizer's allow-list: the replicated pool's multi-region issuer (``UserPoolIssuer``: tokens
+    of either region validate everywhere), plus the pool's original issuer, which tokens issued before
+    the pool switched to the multi-region issuer still carry (at most one token lifetime)."""
+    return {issuer: client_id, f"https://cognito-idp.{primary}.amazonaws.com/{pool_id}": client_id}
+
+
 def region_variables(
     region: str,
     regions: list[str],
@@ -73,8 +80,8 @@ def region_variables(
         "PRIMARY_REGION": primary,
         "PRIMARY_USER_POOL_ID": pool,
         "PRIMARY_USER_POOL_CLIENT_ID": client,
-        # One multi-region issuer for the replicated pool: tokens of either region validate everywhere.
-        "TRUSTED_ISSUERS": json.dumps({stateful[primary]["UserPoolIssuer"]: client}, sort_keys=True),
+        "TRUSTED_ISSUERS": json.dumps(trusted_issuers(primary, pool, stateful[primary]["UserPoolIssuer"], client),
+                                      sort_keys=True),
         "MEDIA_BUCKETS": json.dumps({r: stateful[r]["MediaBucket"] for r in regions}, sort_keys=True),
     })
     if routing and all(r in routing for r in regions):

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devstack.provision import provision
+from devstack.provision import REPLICATED_TYPES, SKIPPED_TYPES, provision
 from infra.cfn import STATEFUL_TEMPLATE, global_table_names, load_template, regional_table_names
 
 PRIMARY, REPLICA = "us-east-1", "eu-west-1"
@@ -139,3 +139,16 @@ def test_each_regions_media_bucket_is_versioned_and_replicates_to_the_others_wit
         # And through this region's own replication role
         role = config["Role"].rsplit("/", 1)[1]
         regions(here)("iam").get_role(RoleName=role)
+
+
+def test_every_primary_only_resource_is_materialised_locally_or_skipped_for_a_stated_reason(
+    template: dict[str, Any]
+) -> None:
+    # Given the resources only the primary region's stack creates
+    primary_only = {k: v["Type"] for k, v in template["Resources"].items()
+                    if v.get("Condition") in ("IsPrimaryRegion", "PrimaryWithReplica")}
+    assert primary_only, "the template has global resources"
+    # Then each is either replicated to the other region (so devstack creates its replica there) or
+    # deliberately skipped locally, with the reason
+    for logical_id, rtype in primary_only.items():
+        assert rtype in REPLICATED_TYPES or rtype in SKIPPED_TYPES, logical_id

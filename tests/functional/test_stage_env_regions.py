@@ -78,8 +78,10 @@ def test_each_region_gets_its_own_queues_and_bucket_and_the_primarys_identity(st
         assert env[region]["ACTIVE_REGIONS"] == f"{PRIMARY},{REPLICA}"
         assert env[region]["PRIMARY_REGION"] == PRIMARY
         assert env[region]["PRIMARY_USER_POOL_ID"] == f"{PRIMARY}_AbC123"
+        # (the multi-region issuer, and the original one of tokens issued before the pool switched to it)
         assert json.loads(env[region]["TRUSTED_ISSUERS"]) == {
-            f"https://issuer-cognito-idp.{PRIMARY}.amazonaws.com/{PRIMARY}_AbC123": "client123"}
+            f"https://issuer-cognito-idp.{PRIMARY}.amazonaws.com/{PRIMARY}_AbC123": "client123",
+            f"https://cognito-idp.{PRIMARY}.amazonaws.com/{PRIMARY}_AbC123": "client123"}
         assert json.loads(env[region]["MEDIA_BUCKETS"]) == {
             r: f"photoscale-prod-media-{ACCOUNT}-{r}" for r in (PRIMARY, REPLICA)}
         assert json.loads(env[region]["REGION_API_URLS"])[REPLICA].endswith(f".{REPLICA}.amazonaws.com")
