@@ -34,7 +34,8 @@ shards puts load/n on each, the expected value). Two paths compute it:
 - the hottest ``hot_targets`` accounts (all celebrities and the most followed users) go through
   :func:`request_ops`, which builds every partition key a request touches by calling the REAL key
   functions of :mod:`chalicelib.keys` (``counter_shard_id(s)``, ``counter_meta_id``,
-  ``followers_pk`` + ``follower_shard``, ``following_pk``, ``liked_pk``, ``celebrity_registry_pk``
+  ``followers_pk`` + ``follower_shard``, ``following_pk``, ``liked_pk``, ``likers_pk`` + ``liker_shard``,
+  ``celebrity_registry_pk``
   x ``CELEBRITY_REGISTRY_COPIES``; ``new_id`` for photo ids, ``owner_sort_key`` /
   ``feed_sort_key`` for the sort keys a Query starts from) and accumulates the loads in a dict
   keyed by (table, partition key), so the shard structure is exactly what that code produces;
@@ -456,8 +457,17 @@ def request_ops(
         if target is not None:
             pid = target.photo_ids[photo]
             if ours:
+                # the likers mirror, in the shard the liker's stable hash picks (same hash as followers)
+                if actor is not None:
+                    shares = {keys.liker_shard(actor.name, target.shards): 1.0}
+                else:
+                    measured = env.follower_shares(target.shards)
+                    shares = {j: float(measured[j]) for j in range(target.shards)}
+                ops += [Op("target", GRAPH, keys.likers_pk(pid, j), 0.0, W_EDGE_TXN * share, group=f"likers#{pid} shards")
+                        for j, share in shares.items()]
                 ops += _counter_add_ops("target", "likes", pid, target.shards, env, W_COUNTER_TXN)
             else:
+                ops.append(Op("target", GRAPH, f"likers#{pid}", 0.0, W_EDGE_TXN))
                 ops.append(Op("target", COUNTERS, f"likes#{pid}", 0.0, W_COUNTER_TXN))
         if actor is not None:
             ops.append(Op("actor", GRAPH, keys.liked_pk(actor.name), 0.0, W_EDGE_TXN))
@@ -697,6 +707,21 @@ def tail_chunks(design: str, pop: Population, env: KeyEnv, idx: np.ndarray, inco
         else:
             chunk("likes item", view_counter, like_shard, 1,
                   lambda j, kk=kk: (COUNTERS, f"likes#{pid(j, kk)}", ""), rscale=q[k], wscale=q[k])
+        # The likers mirror written in each like's transaction (read only by an account erasure).
+        likers_w = full(like * W_EDGE_TXN)
+        if ours:
+            for count in np.unique(shard_mult):
+                sel = np.nonzero(shard_mult == count)[0]
+                cnt = int(count)
+                w = np.outer(likers_w[sel], env.follower_shares(cnt)).ravel()
+                chunks.append(Chunk(
+                    f"likers shards ({cnt})", np.zeros(len(w)), w, np.ones(len(w), dtype=np.int64),
+                    lambda e, sel=sel, cnt=cnt, kk=kk: (GRAPH, keys.likers_pk(pid(int(sel[e // cnt]), kk), e % cnt),
+                                                        ""),
+                    wscale=q[k]))
+        else:
+            chunk("likers partition", 0.0, likers_w, 1, lambda j, kk=kk: (GRAPH, f"likers#{pid(j, kk)}", ""),
+                  wscale=q[k])
 
     profile = cfg.rate("profile") * p
     follow_in = cfg.rate("follow") * p

@@ -23,7 +23,11 @@ from typing import Any
 
 from chalicelib import aws, ddb, keys
 from chalicelib.observability import logger, metrics
+from chalicelib.lifecycle import DELETING
+from chalicelib.repositories import counters
+from chalicelib.repositories import likes as like_edges
 from chalicelib.repositories import photos as records
+from chalicelib.repositories.counters import LIKES
 from chalicelib.repositories.photos import Photo
 from chalicelib.settings import get_settings
 
@@ -102,8 +106,12 @@ def run(job: dict) -> list[str]:
 
 
 def purge_photo(photo_id: str, owner: str) -> None:
-    """Remove the original and every rendition version, then the ``deleting`` record (idempotent)."""
+    """Remove the original and every rendition version, the likes of the photo (edges and likers
+    mirror, uncounted), then the ``deleting`` record (idempotent: the record goes last)."""
     delete_objects(owner, photo_id)
+    record = records.get(photo_id, consistent=True)
+    if record is not None and record.status == DELETING:
+        like_edges.drop_all_likers(photo_id, counters.shard_count(LIKES, photo_id, fresh=True))
     records.delete_if_deleting(photo_id)  # False: deleted already (a redelivery), or not ``deleting``: leave it
     metrics.add_metric(name="PhotosPurged", unit="Count", value=1)
 

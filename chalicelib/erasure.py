@@ -175,25 +175,13 @@ def _photos(username: str) -> bool:
         cleanup.delete_objects(photo.owner, photo.photo_id)
         paths += cleanup.cdn_paths(photo.renditions)
         shards = counters.shard_count(LIKES, photo.photo_id, fresh=True)  # before its meta item goes
-        _drop_likers(photo.photo_id, shards)
+        likes.drop_all_likers(photo.photo_id, shards, PAGE)  # other users' likes of it, uncounted
         accounts.delete_counters(LIKES, photo.photo_id, counters.regions(), shards)
     if paths:
         cleanup.invalidate(sorted(paths))
     for photo in page:
         accounts.delete_photo_record(photo.photo_id)
     return len(page) < PAGE
-
-
-def _drop_likers(photo_id: str, shards: int) -> int:
-    """Every other user's like of a photo that is ``deleting`` (no new like can land: the like
-    transaction checks the photo is ready). Uncounted: the photo's counter goes with it. Returns
-    how many were removed (a resumed run finds only those not removed yet)."""
-    removed = 0
-    for shard in range(shards):
-        while users := likes.likers_page(photo_id, shard, PAGE):
-            likes.drop_likers(photo_id, shard, users)
-            removed += len(users)
-    return removed
 
 
 def _likes(username: str) -> bool:

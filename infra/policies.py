@@ -184,7 +184,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
     # deleted photo, batched CDN invalidations). A replaced version queues its invalidation there.
     "process_edits": (
         Grant("Consume", CONSUME, (queue("edits"),)),
-        Grant("Tables", READ + WRITE, (table("photos"), table("counters"))),
+        # graph: a purged photo's likes (like edges and their likers mirror).
+        Grant("Tables", READ + WRITE, (table("photos"), table("counters"), table("graph"))),
         IDEMPOTENCY,
         Grant("MediaObjects", ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
               (media_objects("uploads/", "media/"),)),

@@ -2,7 +2,7 @@
 
 - like edge: ``pk=liked#{user}``, ``sk=photo_id``, ``shard`` = the likers shard holding its mirror;
 - likers mirror: ``pk=likers#{photo_id}#{shard}``, ``sk=user`` (the shard count is the photo's
-  ``likes`` counter's), so an account erasure finds every other user's like of the erased photos.
+  ``likes`` counter's), so the photo cleanup and an account erasure find every like of a photo that goes.
 
 A like, its mirror and its counter increment are one ``TransactWriteItems`` that also checks the
 photo is still ready, and the edge's put (delete) is conditional, so a repeated like (unlike) counts
@@ -116,3 +116,15 @@ def _load_liked(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], bool]:
     edges = {(keys.liked_pk(user), photo_id): (user, photo_id) for user, photo_id in pairs}
     found = {(r.pk, r.sk) for r in reading(GraphEdgeRecord).batch_get(list(edges), attributes_to_get=["pk", "sk"])}
     return {pair: edge in found for edge, pair in edges.items()}
+
+
+def drop_all_likers(photo_id: str, shards: int, page: int = 100) -> int:
+    """Every user's like of a photo that is ``deleting`` (no new like can land: the like transaction
+    checks the photo is ready), page by page in each of its ``shards`` likers shards. Uncounted: the
+    photo's counter goes with it. Returns how many were removed (a rerun finds only the rest)."""
+    removed = 0
+    for shard in range(shards):
+        while users := likers_page(photo_id, shard, page):
+            drop_likers(photo_id, shard, users)
+            removed += len(users)
+    return removed

@@ -314,6 +314,25 @@ def test_deleted_photo_disappears_at_once_uncounted_once_and_media_goes_with_the
     assert photo_count(client, owner) == 0
 
 
+def test_the_cleanup_of_a_deleted_photo_removes_everyones_likes_of_it_and_nothing_else(client, edits_queue):
+    # Given a photo liked by two users, one of whom also likes another photo
+    owner, token = member(client)
+    doomed, kept = ready_photo(client, token, owner), ready_photo(client, token, owner)
+    fans = [member(client) for _ in range(2)]
+    for _, fan_token in fans:
+        assert call(client, "PUT", f"/photos/{doomed}/like", token=fan_token).status_code == 200
+    assert call(client, "PUT", f"/photos/{kept}/like", token=fans[0][1]).status_code == 200
+    # When the photo is deleted and the cleanup worker runs (twice: a redelivery is harmless)
+    assert call(client, "DELETE", f"/photos/{doomed}", token=token).status_code == 204
+    assert run_edits_worker(client)["batchItemFailures"] == []
+    assert run_edits_worker(client)["batchItemFailures"] == []
+    # Then no like edge or likers mirror names the deleted photo, and the other like is untouched
+    edges = [(r.pk, r.sk) for r in bound(GraphEdgeRecord).scan()]
+    assert [e for e in edges if doomed in e[0] or e[1] == doomed] == []
+    assert (f"liked#{fans[0][0]}", kept) in edges
+    assert body_of(call(client, "GET", f"/photos/{kept}", token=fans[0][1]))["liked"] is True
+
+
 def test_delete_retried_after_media_removal_failed_answers_204_and_everything_is_removed(client, edits_queue):
     # GIVEN a ready photo, and S3 failing to delete objects
     owner, token = member(client)
