@@ -342,12 +342,20 @@ class LocalStack:
     def _provision(self, region: RegionRuntime) -> None:
         env = self.base_env(region.name)
         clients = provisioning.make_clients(self.aws_endpoint, region.name)
+        template = load_template(STATEFUL_TEMPLATE)
         region.outputs = provisioning.provision(
-            load_template(STATEFUL_TEMPLATE), stage=self.config.stage, clients=clients
+            template, stage=self.config.stage, clients=clients, parameters=self.region_parameters(template),
         )
         env.update({output_env_name(name): value for name, value in region.outputs.items()})
         env["PHOTOSCALE_AWS_ENDPOINT"] = self.aws_endpoint
         region.env = env
+
+    def region_parameters(self, template: dict) -> dict[str, str]:
+        """The stateful template's region parameters (primary, replica; empty replica for one region),
+        for the templates that declare them."""
+        regions = self.config.regions
+        values = {"PrimaryRegion": regions[0], "ReplicaRegion": regions[1] if len(regions) > 1 else ""}
+        return {k: v for k, v in values.items() if k in template.get("Parameters", {})}
 
     def _start_replicator(self) -> None:
         """The replication stand-ins between the regions (devstack/replicator.py)."""
