@@ -16,6 +16,14 @@ Rules:
 - Idempotent: existing resources are found by physical name and reused (their
   mutable configuration is re-applied; keys of an existing table are not migrated).
   Running twice against the same server returns the same outputs.
+- Several regions (docs/multi-region.md): run once per region (``region_name``). Global
+  resources carry ``Condition: IsPrimaryRegion``: the primary region's stack creates them with
+  replicas in the other regions. moto replicates nothing, so in a replica region this
+  provisioner *materialises the replica*: the same resource, with its properties as the primary's
+  stack declares them, created as an ordinary regional one (a global table becomes a table with
+  its stream, TTL and GSIs; a replicated secret gets the primary's value; the replicated user
+  pool and its app client become this region's own pool). devstack's replicators keep the data in
+  step. The outputs of those resources are returned in every region, as the app needs them there.
 
 Dev-only: this lives in ``devstack/`` and is never shipped in the Lambda package.
 
@@ -46,6 +54,21 @@ MOTO_ACCOUNT_ID = "123456789012"
 #: Resource types deliberately not created locally, with the reason.
 SKIPPED_TYPES: dict[str, str] = {
     "AWS::SQS::QueuePolicy": "moto does not enforce IAM/resource-policy conditions; S3 -> SQS works without it",
+    "AWS::Cognito::UserPoolReplica": "moto has no pool replicas: each replica region materialises its own pool "
+                                     "(see REPLICATED_TYPES) and devstack's Cognito stand-in copies the users",
+}
+
+#: The condition that marks a global resource: true only in the primary region's stack.
+PRIMARY_ONLY_CONDITION = "IsPrimaryRegion"
+#: The template parameter naming the primary region.
+PRIMARY_REGION_PARAMETER = "PrimaryRegion"
+#: Types whose primary-only resources exist in every replica region too (AWS replicates them);
+#: locally each replica region creates its copy. Values: how to read a resource's replica regions.
+REPLICATED_TYPES: dict[str, str] = {
+    "AWS::DynamoDB::GlobalTable": "Replicas[].Region",
+    "AWS::SecretsManager::Secret": "ReplicaRegions[].Region",
+    "AWS::Cognito::UserPool": "RegionName of the AWS::Cognito::UserPoolReplica resources of the pool",
+    "AWS::Cognito::UserPoolClient": "the replica regions of its UserPoolId (app clients replicate with the pool)",
 }
 
 _NO_VALUE = object()  # AWS::NoValue: the enclosing key / list item is dropped
@@ -222,7 +245,7 @@ def _error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
-def _table(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, str]) -> Created:
+def _table(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, Any]) -> Created:
     _require_only(logical_id, props, {
         "TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
         "LocalSecondaryIndexes", "StreamSpecification", "SSESpecification",
@@ -266,7 +289,34 @@ def _table(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: 
     return Created(ref=name, attrs=attrs)
 
 
-def _queue(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, str]) -> Created:
+def _global_table(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, Any]) -> Created:
+    """A global table's replica in this region: an ordinary table with the same keys, GSIs, stream and TTL.
+
+    moto accepts but never performs replication; devstack's replicator copies changes between the
+    regions' tables through their streams.
+    """
+    _require_only(logical_id, props, {
+        "TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
+        "LocalSecondaryIndexes", "StreamSpecification", "SSESpecification", "TimeToLiveSpecification", "Replicas",
+    })
+    region = ctx["AWS::Region"]
+    replicas = {r["Region"]: r for r in props["Replicas"]}
+    if region not in replicas:
+        raise ProvisionError(f"{logical_id}: region {region} is not one of its replicas {sorted(replicas)}")
+    replica = replicas[region]
+    _require_only(f"{logical_id} replica {region}", replica, {"Region", "PointInTimeRecoverySpecification", "Tags"})
+    table_props = {k: v for k, v in props.items() if k != "Replicas"}
+    if "SSESpecification" in table_props:  # GlobalTable SSE {SSEEnabled, SSEType}; the table API takes the same
+        table_props["SSESpecification"] = dict(table_props["SSESpecification"])
+    for key in ("PointInTimeRecoverySpecification", "Tags"):
+        if key in replica:
+            table_props[key] = replica[key]
+    created = _table(clients, logical_id, table_props, ctx)
+    table_id = clients("dynamodb").describe_table(TableName=created.ref)["Table"].get("TableId", "")
+    return Created(ref=created.ref, attrs={**created.attrs, "TableId": table_id})
+
+
+def _queue(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, Any]) -> Created:
     _require_only(logical_id, props, {
         "QueueName", "VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
         "ReceiveMessageWaitTimeSeconds", "RedrivePolicy", "RedriveAllowPolicy", "SqsManagedSseEnabled",
@@ -331,7 +381,7 @@ def _s3_cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
     return {renames.get(k, k): v for k, v in rule.items()}
 
 
-def _bucket(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, str]) -> Created:
+def _bucket(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, Any]) -> Created:
     _require_only(logical_id, props, {
         "BucketName", "BucketEncryption", "PublicAccessBlockConfiguration", "OwnershipControls",
         "CorsConfiguration", "LifecycleConfiguration", "NotificationConfiguration", "Tags",
@@ -376,11 +426,11 @@ def _bucket(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx:
     })
 
 
-def _user_pool(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, str]) -> Created:
+def _user_pool(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, Any]) -> Created:
     passthrough = {
         "Policies", "Schema", "UsernameConfiguration", "AutoVerifiedAttributes", "AccountRecoverySetting",
         "DeletionProtection", "MfaConfiguration", "UsernameAttributes", "AliasAttributes",
-        "AdminCreateUserConfig", "VerificationMessageTemplate", "EmailConfiguration",
+        "AdminCreateUserConfig", "VerificationMessageTemplate", "EmailConfiguration", "IssuerConfiguration",
     }
     _require_only(logical_id, props, passthrough | {"UserPoolName", "UserPoolTags"})
     idp = clients("cognito-idp")
@@ -402,7 +452,7 @@ def _user_pool(clients: ClientFactory, logical_id: str, props: dict[str, Any], c
     })
 
 
-def _user_pool_client(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, str]) -> Created:
+def _user_pool_client(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, Any]) -> Created:
     _require_only(logical_id, props, {
         "UserPoolId", "ClientName", "GenerateSecret", "ExplicitAuthFlows", "EnableTokenRevocation",
         "PreventUserExistenceErrors", "AccessTokenValidity", "IdTokenValidity", "RefreshTokenValidity",
@@ -425,8 +475,9 @@ def _user_pool_client(clients: ClientFactory, logical_id: str, props: dict[str, 
     return Created(ref=client["ClientId"], attrs=attrs)
 
 
-def _secret(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, str]) -> Created:
-    _require_only(logical_id, props, {"Name", "Description", "GenerateSecretString", "SecretString", "KmsKeyId", "Tags"})
+def _secret(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, Any]) -> Created:
+    _require_only(logical_id, props, {
+        "Name", "Description", "GenerateSecretString", "SecretString", "KmsKeyId", "Tags", "ReplicaRegions"})
     sm = clients("secretsmanager")
     name = props.get("Name") or f"{logical_id}-{ctx['AWS::StackName']}"
     try:
@@ -434,10 +485,16 @@ def _secret(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx:
     except ClientError as exc:
         if _error_code(exc) != "ResourceNotFoundException":
             raise
-        generate = dict(props.get("GenerateSecretString", {}))
-        if "SecretString" in props:
+        if "ReplicaOf" in ctx:  # a replica holds the primary's value (created there first if need be)
+            primary = ctx["ReplicaOf"]
+            primary_clients = ctx["ClientsIn"](primary)
+            source = _secret(primary_clients, logical_id, props,
+                             {k: v for k, v in ctx.items() if k != "ReplicaOf"} | {"AWS::Region": primary})
+            value = primary_clients("secretsmanager").get_secret_value(SecretId=source.ref)["SecretString"]
+        elif "SecretString" in props:
             value = props["SecretString"]
         else:
+            generate = dict(props.get("GenerateSecretString", {}))
             template, key = generate.pop("SecretStringTemplate", None), generate.pop("GenerateStringKey", None)
             # Remaining GenerateSecretString keys are exactly GetRandomPassword's parameters.
             value = sm.get_random_password(**generate)["RandomPassword"]
@@ -448,8 +505,9 @@ def _secret(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx:
     return Created(ref=arn, attrs={"Id": arn})
 
 
-HANDLERS: dict[str, Callable[[ClientFactory, str, dict[str, Any], dict[str, str]], Created]] = {
+HANDLERS: dict[str, Callable[[ClientFactory, str, dict[str, Any], dict[str, Any]], Created]] = {
     "AWS::DynamoDB::Table": _table,
+    "AWS::DynamoDB::GlobalTable": _global_table,
     "AWS::SQS::Queue": _queue,
     "AWS::S3::Bucket": _bucket,
     "AWS::Cognito::UserPool": _user_pool,
@@ -494,6 +552,32 @@ def _parameters(template: dict[str, Any], given: dict[str, str]) -> dict[str, st
     return values
 
 
+def _replica_regions(template: dict[str, Any], logical_id: str, primary: _Resolver) -> list[str]:
+    """The regions the primary's stack replicates a global resource to (evaluated as it is there)."""
+    resources = template["Resources"]
+    rtype, props = resources[logical_id]["Type"], resources[logical_id].get("Properties", {})
+
+    def regions_of(key: str) -> list[str]:
+        specs = primary.resolve(props.get(key, []))
+        return [] if specs is _NO_VALUE else [spec["Region"] for spec in specs]
+
+    if rtype == "AWS::DynamoDB::GlobalTable":
+        return regions_of("Replicas")
+    if rtype == "AWS::SecretsManager::Secret":
+        return regions_of("ReplicaRegions")
+    if rtype == "AWS::Cognito::UserPool":
+        return [str(primary.resolve(r["Properties"]["RegionName"])) for r in resources.values()
+                if r["Type"] == "AWS::Cognito::UserPoolReplica"
+                and r["Properties"]["UserPoolId"] == {"Ref": logical_id}
+                and ("Condition" not in r or primary.condition(r["Condition"]))]
+    if rtype == "AWS::Cognito::UserPoolClient":
+        pool = resources[logical_id]["Properties"]["UserPoolId"]
+        if not (isinstance(pool, dict) and "Ref" in pool):
+            raise ProvisionError(f"{logical_id}: UserPoolId must Ref the template's pool to replicate locally")
+        return _replica_regions(template, pool["Ref"], primary)
+    raise ProvisionError(f"{logical_id}: {rtype} has no replicas")
+
+
 def provision(
     template: dict[str, Any],
     *,
@@ -521,6 +605,15 @@ def provision(
         "AWS::URLSuffix": "amazonaws.com",
     }
     resolver = _Resolver(template, params, pseudo)
+    # The primary region's stack, as CloudFormation evaluates it there: global resources are declared
+    # by it, so a replica's properties are resolved in its context (sharing what exists locally).
+    primary_region = params.get(PRIMARY_REGION_PARAMETER, region)
+    primary = _Resolver(template, params, {**pseudo, "AWS::Region": primary_region})
+    primary.created = resolver.created
+    endpoint = clients("dynamodb").meta.endpoint_url
+    override = None if endpoint.endswith(".amazonaws.com") else endpoint
+    ctx: dict[str, Any] = {**pseudo, "ClientsIn": lambda other: make_clients(override, other)}
+    replicas: set[str] = set()  # logical ids materialised here as replicas of the primary's resources
     resources = template.get("Resources", {})
     for logical_id, resource in resources.items():  # fail before creating anything
         if resource["Type"] not in HANDLERS and resource["Type"] not in SKIPPED_TYPES:
@@ -532,16 +625,27 @@ def provision(
         resource = resources[logical_id]
         rtype = resource["Type"]
         if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            if resource["Condition"] != PRIMARY_ONLY_CONDITION or rtype not in REPLICATED_TYPES:
+                continue
+            if region not in _replica_regions(template, logical_id, primary):
+                continue
+            props = primary.resolve(resource.get("Properties", {}))
+            replicas.add(logical_id)
+            resolver.created[logical_id] = HANDLERS[rtype](
+                clients, logical_id, props, {**ctx, "ReplicaOf": primary_region})
             continue
         if rtype in SKIPPED_TYPES:
             resolver.created[logical_id] = Created(ref=f"{pseudo['AWS::StackName']}-{logical_id}")
             continue
         props = resolver.resolve(resource.get("Properties", {}))
-        resolver.created[logical_id] = HANDLERS[rtype](clients, logical_id, props, pseudo)
+        resolver.created[logical_id] = HANDLERS[rtype](clients, logical_id, props, ctx)
     outputs: dict[str, str] = {}
     for name, output in template.get("Outputs", {}).items():
         if "Condition" in output and not resolver.condition(output["Condition"]):
-            continue
+            # A global resource's output: given here too when its resources were materialised here.
+            refs = _references(output["Value"]) & resources.keys()
+            if output["Condition"] != PRIMARY_ONLY_CONDITION or not refs or not refs <= replicas:
+                continue
         outputs[name] = str(resolver.resolve(output["Value"]))
     return outputs
 

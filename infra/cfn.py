@@ -7,6 +7,9 @@ Stdlib + PyYAML only, so it can be imported anywhere outside the Lambda package.
   ``{"Fn::Sub": ...}``) so code only ever deals with one representation.
 - :func:`output_env_name` is the single rule mapping a stack output name to the
   environment variable the app reads (``UploadsQueueUrl`` -> ``UPLOADS_QUEUE_URL``).
+- :func:`global_table_names` / :func:`regional_table_names`: which tables of the stateful
+  template are DynamoDB global tables (replicated to every serving region) and which stay
+  regional, read from the resource types; the local replicator uses the first.
 """
 from __future__ import annotations
 
@@ -16,10 +19,15 @@ from typing import Any
 
 import yaml
 
-__all__ = ["load_template", "output_env_name", "INFRA_DIR", "STATEFUL_TEMPLATE"]
+__all__ = [
+    "load_template", "output_env_name", "global_table_names", "regional_table_names", "table_name",
+    "INFRA_DIR", "STATEFUL_TEMPLATE", "GLOBAL_TABLE", "REGIONAL_TABLE",
+]
 
 INFRA_DIR = Path(__file__).resolve().parent
 STATEFUL_TEMPLATE = INFRA_DIR / "stateful.yaml"
+GLOBAL_TABLE = "AWS::DynamoDB::GlobalTable"
+REGIONAL_TABLE = "AWS::DynamoDB::Table"
 
 # Short tag -> long form key. "Ref" and "Condition" are not prefixed with Fn::.
 _TAGS: dict[str, str] = {
@@ -80,3 +88,33 @@ def output_env_name(output_name: str) -> str:
     the last capital: ``DLQ_URL``).
     """
     return _WORD_BOUNDARY.sub("_", output_name).upper()
+
+
+def table_name(resource: dict[str, Any], stage: str) -> str:
+    """The physical ``TableName`` of a table resource for ``stage`` (a literal or ``!Sub`` over ``${Stage}``)."""
+    name = resource["Properties"]["TableName"]
+    if isinstance(name, dict):
+        if set(name) != {"Fn::Sub"} or not isinstance(name["Fn::Sub"], str):
+            raise ValueError(f"TableName {name!r}: only a literal or a !Sub string is supported")
+        name = name["Fn::Sub"].replace("${Stage}", stage)
+    if "${" in name:
+        raise ValueError(f"TableName {name!r}: only ${{Stage}} may be substituted (names are the same in every region)")
+    return name
+
+
+def _table_names(template: dict[str, Any], rtype: str, stage: str) -> list[str]:
+    return [table_name(resource, stage) for resource in template.get("Resources", {}).values()
+            if resource["Type"] == rtype]
+
+
+def global_table_names(template: dict[str, Any], stage: str = "local") -> list[str]:
+    """Physical names of the template's global tables (``AWS::DynamoDB::GlobalTable``), in template order.
+
+    These replicate to every serving region under one name; everything else is regional.
+    """
+    return _table_names(template, GLOBAL_TABLE, stage)
+
+
+def regional_table_names(template: dict[str, Any], stage: str = "local") -> list[str]:
+    """Physical names of the template's regional tables (``AWS::DynamoDB::Table``), in template order."""
+    return _table_names(template, REGIONAL_TABLE, stage)

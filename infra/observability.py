@@ -6,7 +6,8 @@
 The per-resource blocks come from their sources of truth, so a new table, queue or function is
 watched as soon as the template is regenerated:
 
-- tables and queues from ``infra/stateful.yaml``: every ``AWS::DynamoDB::Table``, and every
+- tables and queues from ``infra/stateful.yaml``: every ``AWS::DynamoDB::Table`` and
+  ``AWS::DynamoDB::GlobalTable`` (only these get replication-latency alarms), and every
   ``AWS::SQS::Queue`` paired with the dead-letter queue its ``RedrivePolicy`` names;
 - functions from ``app.py``'s Chalice decorators (:func:`app_functions`): one ``api_handler`` for
   all routes, one function per authorizer and event handler, named ``<app_name>-<stage>-<name>``;
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.cfn import INFRA_DIR, STATEFUL_TEMPLATE, load_template
+from infra.cfn import GLOBAL_TABLE, INFRA_DIR, REGIONAL_TABLE, STATEFUL_TEMPLATE, load_template
 
 __all__ = [
     "Function", "Table", "Queue", "app_functions", "stateful_tables", "stateful_queues",
@@ -85,10 +86,11 @@ class Function:
 
 @dataclass(frozen=True)
 class Table:
-    """A DynamoDB table of the stateful stack: ``<app_name>-<stage>-<name>``."""
+    """A DynamoDB table of the stateful stack: ``<app_name>-<stage>-<name>``; ``replicated``: a global table."""
 
     logical_id: str
     name: str
+    replicated: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,10 +136,11 @@ def _handler_name(call: ast.Call | None, default: str) -> str:
 
 
 def stateful_tables(stateful: dict[str, Any], prefix: str) -> list[Table]:
-    """Every DynamoDB table of the stateful template, in template order."""
-    return [Table(logical_id, _short_name(logical_id, resource, "TableName", prefix))
+    """Every DynamoDB table of the stateful template (global and regional), in template order."""
+    return [Table(logical_id, _short_name(logical_id, resource, "TableName", prefix),
+                  replicated=resource["Type"] == GLOBAL_TABLE)
             for logical_id, resource in stateful["Resources"].items()
-            if resource["Type"] == "AWS::DynamoDB::Table"]
+            if resource["Type"] in (GLOBAL_TABLE, REGIONAL_TABLE)]
 
 
 def stateful_queues(stateful: dict[str, Any], prefix: str) -> list[Queue]:
@@ -522,7 +525,8 @@ def _dashboard(functions: list[Function], tables: list[Table], queues: list[Queu
         ("HasDax", _widget(12, 24, 12, "DAX fallbacks", 60,
                            [[namespace, metric, *ours, {"stat": "Sum"}] for metric in ("DaxReads", "DaxFallbacks")])),
         ("HasReplica", _widget(0, 30, 12, "Replication latency (ms)", 60,
-                               _per("AWS/DynamoDB", "ReplicationLatency", "TableName", tbls, "Average",
+                               _per("AWS/DynamoDB", "ReplicationLatency", "TableName",
+                                    [t.name for t in tables if t.replicated], "Average",
                                     extra=("ReceivingRegion", "${ReplicaRegion}")))),
         ("HasWaf", _widget(12, 30, 12, "WAF blocked requests", 300,
                            [["AWS/WAFV2", "BlockedRequests", "WebACL", "${WebAclName}", "Rule", "ALL",
@@ -568,7 +572,8 @@ def render(config: dict[str, Any], functions: list[Function], tables: list[Table
          [_photos_failed_alarm(namespace, service)]),
         (["----- Optional tiers: only with their parameter set ------------------------------------",
           f"DaxReads and DaxFallbacks ({namespace} namespace) come from the cache tier's client, chalicelib/dax.py."],
-         [_dax_alarm(namespace, service), *(_table_replication_alarm(t, app_name) for t in tables), _waf_alarm()]),
+         [_dax_alarm(namespace, service), *(_table_replication_alarm(t, app_name) for t in tables if t.replicated),
+          _waf_alarm()]),
         (["----- Dashboard: one per stage; the optional tiers' widgets appear only when configured"],
          [_dashboard(functions, tables, queues, namespace, service)]),
     ]

@@ -82,8 +82,8 @@ def test_tables_have_exactly_the_template_keys_indexes_streams_and_ttl(
 ) -> None:
     # Given a provisioned stack
     ddb = clients("dynamodb")
-    tables = of_type(template, "AWS::DynamoDB::Table")
-    # Then exactly the template's tables exist
+    tables = {**of_type(template, "AWS::DynamoDB::Table"), **of_type(template, "AWS::DynamoDB::GlobalTable")}
+    # Then exactly the template's tables exist, global and regional ones alike
     assert sorted(ddb.list_tables()["TableNames"]) == sorted(physical(t["Properties"]["TableName"]) for t in tables.values())
     for logical_id, table in tables.items():
         props = table["Properties"]
@@ -108,7 +108,11 @@ def test_tables_have_exactly_the_template_keys_indexes_streams_and_ttl(
                            "AttributeName": props["TimeToLiveSpecification"]["AttributeName"]}
         else:
             assert ttl["TimeToLiveStatus"] == "DISABLED"
-        # And point-in-time recovery
+        # And point-in-time recovery (a global table's is set per replica: this region's)
+        if "Replicas" in props:
+            replica = props["Replicas"][0]
+            assert replica["Region"] == {"Ref": "AWS::Region"}
+            assert replica["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         backups = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
 

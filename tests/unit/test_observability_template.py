@@ -161,12 +161,14 @@ def test_every_queue_has_a_backlog_age_alarm_and_every_dlq_a_not_empty_alarm(tem
     assert watched(template, "ApproximateNumberOfMessagesVisible", "QueueName") == dlqs
 
 
-def test_every_table_has_throttle_alarms_and_a_replication_alarm(template: dict[str, Any]) -> None:
-    tables = stateful_names("AWS::DynamoDB::Table", "TableName")
-    assert tables, "infra/stateful.yaml has no tables"
+def test_every_table_has_throttle_alarms_and_every_global_table_a_replication_alarm(template: dict[str, Any]) -> None:
+    replicated = stateful_names("AWS::DynamoDB::GlobalTable", "TableName")
+    tables = stateful_names("AWS::DynamoDB::Table", "TableName") | replicated
+    assert replicated and tables - replicated, "infra/stateful.yaml has global and regional tables"
     assert watched(template, "ReadThrottleEvents", "TableName") == tables
     assert watched(template, "WriteThrottleEvents", "TableName") == tables
-    assert watched(template, "ReplicationLatency", "TableName") == tables
+    # Regional tables (idempotency, jobs, quotas) have no replica, hence no ReplicationLatency metric
+    assert watched(template, "ReplicationLatency", "TableName") == replicated
 
 
 def test_the_api_has_5xx_rate_and_p99_latency_alarms(template: dict[str, Any]) -> None:
@@ -216,10 +218,12 @@ def test_the_dashboard_body_is_valid_json_with_and_without_the_optional_tiers(te
     text = json.dumps(body)
     for name in function_names() | {q.rsplit("-", 1)[-1] for q in stateful_names("AWS::SQS::Queue", "QueueName")}:
         assert name in text
-    tables = stateful_names("AWS::DynamoDB::Table", "TableName")
-    per_table = ["DynamoDB throttle events", "DynamoDB consumed units"]
-    for title in per_table + (["Replication latency (ms)"] if with_optional else []):
+    replicated = stateful_names("AWS::DynamoDB::GlobalTable", "TableName")
+    tables = stateful_names("AWS::DynamoDB::Table", "TableName") | replicated
+    for title in ("DynamoDB throttle events", "DynamoDB consumed units"):
         assert dashboard_dimension(body, title, "TableName") == tables, title
+    if with_optional:
+        assert dashboard_dimension(body, "Replication latency (ms)", "TableName") == replicated
 
 
 def dashboard_dimension(body: dict[str, Any], title: str, dimension: str) -> set[str]:
@@ -265,9 +269,11 @@ def _with_exports(stateful: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_table_and_a_queue_added_to_the_stateful_template_get_their_alarms_and_dashboard_lines(tmp_path) -> None:
     generated = _render_to_file(tmp_path, _with_exports(load_template(STATEFUL_TEMPLATE)))
-    tables = stateful_names("AWS::DynamoDB::Table", "TableName") | {"photoscale-prod-exports"}
-    for metric in ("ReadThrottleEvents", "WriteThrottleEvents", "ReplicationLatency"):
+    replicated = stateful_names("AWS::DynamoDB::GlobalTable", "TableName")
+    tables = stateful_names("AWS::DynamoDB::Table", "TableName") | replicated | {"photoscale-prod-exports"}
+    for metric in ("ReadThrottleEvents", "WriteThrottleEvents"):
         assert watched(generated, metric, "TableName") == tables, metric
+    assert watched(generated, "ReplicationLatency", "TableName") == replicated  # a regional table: none
     assert "photoscale-prod-exports" in watched(generated, "ApproximateAgeOfOldestMessage", "QueueName")
     assert "photoscale-prod-exports-dlq" in watched(generated, "ApproximateNumberOfMessagesVisible", "QueueName")
     dlq_alarm = alarms(generated)["ExportsDlqAlarm"]["Properties"]
@@ -316,6 +322,6 @@ def test_a_table_named_outside_the_stage_convention_is_refused() -> None:
 def test_two_sources_that_would_share_an_alarm_are_refused(tmp_path) -> None:
     stateful = copy.deepcopy(load_template(STATEFUL_TEMPLATE))
     stateful["Resources"]["Users"] = {  # its alarms would be UsersTableThrottlesAlarm too
-        "Type": "AWS::DynamoDB::Table", "Properties": {"TableName": {"Fn::Sub": "photoscale-${Stage}-people"}}}
+        "Type": "AWS::DynamoDB::GlobalTable", "Properties": {"TableName": {"Fn::Sub": "photoscale-${Stage}-people"}}}
     with pytest.raises(ValueError, match="share the logical ID UsersReplicationLatencyAlarm, UsersTableThrottlesAlarm"):
         _render_to_file(tmp_path, stateful)

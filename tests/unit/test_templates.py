@@ -10,7 +10,17 @@ from typing import Any
 
 import pytest
 
-from infra.cfn import INFRA_DIR, STATEFUL_TEMPLATE, load_template, output_env_name
+from infra.cfn import (
+    GLOBAL_TABLE,
+    INFRA_DIR,
+    REGIONAL_TABLE,
+    STATEFUL_TEMPLATE,
+    global_table_names,
+    load_template,
+    output_env_name,
+    regional_table_names,
+    table_name,
+)
 from infra.post_deploy import (
     REPORT_BATCH_ITEM_FAILURES,
     EnableBatchItemFailures,
@@ -49,24 +59,64 @@ def test_every_infra_template_passes_cfn_lint_without_errors_or_warnings(path: P
 # --------------------------------------------------------------------------- tables
 
 
-def test_every_table_is_on_demand_encrypted_recoverable_streamed_and_retained(template: dict[str, Any]) -> None:
+GLOBAL_TABLES = {"UsersTable", "SessionsTable", "PhotosTable", "CountersTable", "GraphTable", "FeedsTable"}
+REGIONAL_TABLES = {"IdempotencyTable", "JobsTable", "QuotasTable"}
+
+
+def tables_of(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {**resources_of(template, GLOBAL_TABLE), **resources_of(template, REGIONAL_TABLE)}
+
+
+def test_user_data_tables_are_global_and_per_region_work_tables_regional(template: dict[str, Any]) -> None:
     # Given the stateful template's DynamoDB tables
-    tables = resources_of(template, "AWS::DynamoDB::Table")
-    # Then there are the nine tables the app expects
-    assert set(tables) == {
-        "UsersTable", "SessionsTable", "PhotosTable", "CountersTable",
-        "GraphTable", "FeedsTable", "IdempotencyTable", "JobsTable",
-        "QuotasTable",
-    }
-    # And each one has the production-safety settings
-    for logical_id, table in tables.items():
+    # Then the user data the other region must serve is in global tables (docs/multi-region.md "Tables")
+    assert set(resources_of(template, GLOBAL_TABLE)) == GLOBAL_TABLES
+    # And idempotency locks, fan-out checkpoints and quota windows stay in their own region
+    assert set(resources_of(template, REGIONAL_TABLE)) == REGIONAL_TABLES
+    # And the helper the local replicator uses reads the same decision from the template
+    assert global_table_names(template, "prod") == [
+        f"photoscale-prod-{name}" for name in ("users", "sessions", "photos", "counters", "graph", "feeds")]
+    assert regional_table_names(template) == ["photoscale-local-idempotency", "photoscale-local-jobs",
+                                              "photoscale-local-quotas"]
+
+
+def test_every_table_is_on_demand_encrypted_recoverable_streamed_and_retained(template: dict[str, Any]) -> None:
+    # Given the stateful template's DynamoDB tables, global and regional
+    for logical_id, table in tables_of(template).items():
         props = table["Properties"]
+        # Then each one has the production-safety settings
         assert props["BillingMode"] == "PAY_PER_REQUEST", logical_id
-        assert props["SSESpecification"] == {"SSEEnabled": True}, logical_id
-        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, logical_id
+        assert props["SSESpecification"]["SSEEnabled"] is True, logical_id
         assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}, logical_id
         assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain", logical_id
-        assert "${Stage}" in props["TableName"]["Fn::Sub"], logical_id
+        assert props["TableName"]["Fn::Sub"] == "photoscale-${Stage}-" + table_name(table, "x").removeprefix("photoscale-x-")
+        if table["Type"] == REGIONAL_TABLE:
+            assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, logical_id
+
+
+def test_global_tables_are_created_once_by_the_primary_with_a_recoverable_replica_per_region(
+    template: dict[str, Any]
+) -> None:
+    # Given the global tables
+    for logical_id, table in resources_of(template, GLOBAL_TABLE).items():
+        # Then only the primary region's stack creates them (the other region's stack would collide)
+        assert table["Condition"] == "IsPrimaryRegion", logical_id
+        assert template["Conditions"]["IsPrimaryRegion"] == {
+            "Fn::Equals": [{"Ref": "AWS::Region"}, {"Ref": "PrimaryRegion"}]}
+        # And they replicate to the stack's own region and to ReplicaRegion when there is one
+        here, there = table["Properties"]["Replicas"]
+        assert here == {"Region": {"Ref": "AWS::Region"},
+                        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}}
+        assert there == {"Fn::If": ["HasReplicaRegion",
+                                    {"Region": {"Ref": "ReplicaRegion"},
+                                     "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}},
+                                    {"Ref": "AWS::NoValue"}]}
+        # And (MREC) stream NEW_AND_OLD_IMAGES, no strong consistency mode
+        assert "MultiRegionConsistency" not in table["Properties"]
+        # And their output is the name itself, so the replica region's stack outputs it too
+        assert template["Outputs"][logical_id] == {"Value": table["Properties"]["TableName"]}
+    assert template["Parameters"]["PrimaryRegion"]["Default"] == "us-east-1"
+    assert template["Parameters"]["ReplicaRegion"]["Default"] == "eu-west-1"
 
 
 @pytest.mark.parametrize(("logical_id", "keys", "ttl"), [
@@ -205,7 +255,9 @@ def _evaluate(expression: Any, parameters: dict[str, str]) -> Any:
     return expression
 
 
-def _rules_pass(template: dict[str, Any], parameters: dict[str, str]) -> bool:
+def _rules_pass(template: dict[str, Any], given: dict[str, str]) -> bool:
+    defaults = {name: spec["Default"] for name, spec in template["Parameters"].items() if "Default" in spec}
+    parameters = {**defaults, **given}
     for rule in template.get("Rules", {}).values():
         if _evaluate(rule.get("RuleCondition", True), parameters):
             if not all(_evaluate(a["Assert"], parameters) for a in rule["Assertions"]):
@@ -224,6 +276,15 @@ def test_cors_from_any_origin_is_refused_outside_the_local_stage(template: dict[
     # Given the stack's parameters / When its rules are evaluated / Then '*' is accepted only locally
     assert _rules_pass(template, {"Stage": stage, "SiteOrigin": origin}) is accepted
     assert re.fullmatch(template["Parameters"]["SiteOrigin"]["AllowedPattern"], origin)
+
+
+@pytest.mark.parametrize(("primary", "replica", "accepted"), [
+    ("us-east-1", "eu-west-1", True), ("us-east-1", "", True), ("eu-west-1", "eu-west-1", False)])
+def test_the_replica_region_must_differ_from_the_primary(template: dict[str, Any], primary, replica, accepted):
+    parameters = {"Stage": "prod", "SiteOrigin": "https://photos.example.com",
+                  "PrimaryRegion": primary, "ReplicaRegion": replica}
+    assert _rules_pass(template, parameters) is accepted
+    assert re.fullmatch(template["Parameters"]["ReplicaRegion"]["AllowedPattern"], replica)
 
 
 @pytest.mark.parametrize("origin", ["https://photos.example.com/", "https://*.example.com", "photos.example.com",
