@@ -7,8 +7,8 @@ Streams do work), so ``make run`` runs this process beside the regions:
   the other regions' copy of the table after ``lag_seconds``, last writer wins per item (by the
   stream record's creation time, ties broken by region name, as global tables do with their
   hidden timestamps), deletes included. Changes are applied in time order across regions; the
-  replicator's own writes are recognised in the target's stream and not sent back. Which tables
-  are global is read from the template (:func:`global_tables`). A change for a region that is down
+  replicator's own writes are recognised in the target's stream and not sent back. The tables are
+  the template's ``AWS::DynamoDB::GlobalTable`` resources (``infra.cfn.global_table_names``). A change for a region that is down
   (``devstack.chaos region-down``) or while replication is paused waits in order and is applied
   once it can be: nothing is lost.
 - **S3**: copies new or changed objects under the replicated prefixes (:func:`replicated_prefixes`)
@@ -32,16 +32,13 @@ import threading
 import time
 import urllib.request
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 logger = logging.getLogger("devstack.replicator")
 
-#: Until ``infra/stateful.yaml`` declares ``AWS::DynamoDB::GlobalTable`` resources, the tables treated
-#: as global (logical ids): everything but idempotency records, jobs and quotas, which are per region.
-FALLBACK_GLOBAL_TABLES = ("UsersTable", "SessionsTable", "PhotosTable", "CountersTable", "GraphTable", "FeedsTable")
 #: Until the media bucket declares a ``ReplicationConfiguration``, the key prefixes copied between regions:
 #: renditions (what ``/media/*`` serves). Originals under ``uploads/`` stay in the region that granted the
 #: upload (a copy would notify the other region's uploads queue and be processed there too).
@@ -49,27 +46,6 @@ FALLBACK_REPLICATED_PREFIXES = ("media/",)
 
 
 # --------------------------------------------------------------------------- what replicates (template)
-
-
-def global_tables(template: Mapping[str, Any]) -> list[str]:
-    """Logical ids of the template's global tables: its ``AWS::DynamoDB::GlobalTable`` resources, else
-    :data:`FALLBACK_GLOBAL_TABLES` (those of them the template declares)."""
-    resources = template.get("Resources", {})
-    declared = [lid for lid, r in resources.items() if r.get("Type") == "AWS::DynamoDB::GlobalTable"]
-    if declared:
-        return declared
-    return [lid for lid in FALLBACK_GLOBAL_TABLES if lid in resources]
-
-
-def table_names(template: Mapping[str, Any], outputs: Mapping[str, str], logical_ids: Iterable[str]) -> list[str]:
-    """The provisioned names of ``logical_ids``: the values of the outputs that ``!Ref`` them."""
-    wanted = set(logical_ids)
-    names = []
-    for name, output in template.get("Outputs", {}).items():
-        value = output.get("Value")
-        if isinstance(value, dict) and value.get("Ref") in wanted and name in outputs:
-            names.append(outputs[name])
-    return names
 
 
 def replicated_prefixes(template: Mapping[str, Any]) -> tuple[str, ...]:
@@ -212,7 +188,14 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 class StreamReader:
-    """Reads one table's stream in one region, shard by shard, from the start (TRIM_HORIZON)."""
+    """Reads one table's stream in one region, shard by shard, from the start (TRIM_HORIZON).
+
+    Each read asks for a fresh iterator after the last sequence number read instead of following
+    ``NextShardIterator``: when moto cancels a ``TransactWriteItems`` it restores a deep copy of the
+    whole table, stream shard included, and an iterator taken before keeps reading the orphaned
+    shard, silently missing every later record. A fresh iterator always reads the table's current
+    shard (same sequence numbers). One extra request per read; AWS's own iterators have no such issue.
+    """
 
     def __init__(self, dynamodb: Any, streams: Any, table: str) -> None:
         self.dynamodb = dynamodb
@@ -220,25 +203,25 @@ class StreamReader:
         self.table = table
         self.region = streams.meta.region_name
         self._arn: str | None = None
-        self._iterators: dict[str, str | None] = {}
+        self._last: dict[str, str | None] = {}
         self.idle_until = 0.0
         self.idle_for = 0.0
 
     def read(self) -> list[Change]:
         if self._arn is None:
             self._arn = self.dynamodb.describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
-        if not self._iterators:
+        if not self._last:
             for shard in self.streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]:
-                self._iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
-                    StreamArn=self._arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON",
-                )["ShardIterator"]
+                self._last[shard["ShardId"]] = None
         changes = []
-        for shard, iterator in list(self._iterators.items()):
-            if iterator is None:
-                continue
-            response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
-            self._iterators[shard] = response.get("NextShardIterator")
-            changes.extend(change_from_record(self.table, self.region, r) for r in response["Records"])
+        for shard, last in list(self._last.items()):
+            position = ({"ShardIteratorType": "TRIM_HORIZON"} if last is None else
+                        {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last})
+            iterator = self.streams.get_shard_iterator(StreamArn=self._arn, ShardId=shard, **position)["ShardIterator"]
+            records = self.streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+            if records:
+                self._last[shard] = max((r["dynamodb"]["SequenceNumber"] for r in records), key=int)
+            changes.extend(change_from_record(self.table, self.region, r) for r in records)
         return changes
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from devstack import provision as provisioning
 from devstack.chaos import CHAOS_DIR_ENV, ChaosFlags
-from infra.cfn import load_template, output_env_name
+from infra.cfn import global_table_names, load_template, output_env_name
 
 ROOT = Path(__file__).resolve().parent.parent
 STATEFUL_TEMPLATE = ROOT / "infra" / "stateful.yaml"
@@ -363,7 +363,7 @@ class LocalStack:
 
         runtimes = list(self.regions.values())
         template = load_template(STATEFUL_TEMPLATE)
-        tables = replicator.table_names(template, self.primary.outputs, replicator.global_tables(template))
+        tables = global_table_names(template, self.config.stage)
         args = [sys.executable, "-m", "devstack.replicator", "--endpoint", self.aws_endpoint,
                 "--regions", ",".join(r.name for r in runtimes), "--tables", json.dumps(tables),
                 "--prefixes", json.dumps(replicator.replicated_prefixes(template)),

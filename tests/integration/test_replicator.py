@@ -73,3 +73,18 @@ def test_changes_made_while_paused_or_while_the_target_is_down_all_arrive_afterw
     settle(replicator)
     assert [item(client, "eu-west-1", table, f"p{n}") for n in range(5)] == ["1"] * 5
     assert replicator.status()["backlog"] == 0
+
+
+def test_changes_after_a_cancelled_transaction_still_replicate(two_regions):
+    # moto restores a deep copy of the table (stream shard included) when a transaction is cancelled
+    replicator, client, table, _ = two_regions
+    us = client("dynamodb", "us-east-1")
+    us.put_item(TableName=table, Item={"pk": {"S": "edge"}, "v": {"S": "1"}})
+    settle(replicator)
+    with pytest.raises(us.exceptions.TransactionCanceledException):
+        us.transact_write_items(TransactItems=[{"Put": {
+            "TableName": table, "Item": {"pk": {"S": "edge"}, "v": {"S": "2"}},
+            "ConditionExpression": "attribute_not_exists(pk)"}}])
+    us.put_item(TableName=table, Item={"pk": {"S": "after"}, "v": {"S": "3"}})
+    settle(replicator)
+    assert item(client, "eu-west-1", table, "after") == "3"

@@ -2,16 +2,8 @@
 per item, deletes, the lag, and its own writes never echoed back. No I/O."""
 from __future__ import annotations
 
-from devstack.replicator import (
-    FALLBACK_GLOBAL_TABLES,
-    FALLBACK_REPLICATED_PREFIXES,
-    Change,
-    Replication,
-    global_tables,
-    percentile,
-    replicated_prefixes,
-    table_names,
-)
+from devstack.replicator import FALLBACK_REPLICATED_PREFIXES, Change, Replication, percentile, replicated_prefixes
+from infra.cfn import STATEFUL_TEMPLATE, global_table_names, load_template
 
 US, EU = "us-east-1", "eu-west-1"
 KEY = {"pk": {"S": "photo#1"}}
@@ -107,22 +99,11 @@ def test_percentiles_use_nearest_rank():
     assert percentile(list(range(1, 101)), 99) == 99
 
 
-def test_global_tables_come_from_the_templates_global_table_resources():
-    template = {"Resources": {"A": {"Type": "AWS::DynamoDB::GlobalTable"}, "B": {"Type": "AWS::DynamoDB::Table"}}}
-    assert global_tables(template) == ["A"]
-
-
-def test_without_global_table_resources_the_named_fallback_list_is_used():
-    template = {"Resources": {"UsersTable": {"Type": "AWS::DynamoDB::Table"},
-                              "JobsTable": {"Type": "AWS::DynamoDB::Table"}}}
-    assert global_tables(template) == ["UsersTable"]
-    assert "JobsTable" not in FALLBACK_GLOBAL_TABLES and "IdempotencyTable" not in FALLBACK_GLOBAL_TABLES
-
-
-def test_table_names_are_read_from_the_outputs_that_reference_them():
-    template = {"Outputs": {"UsersTable": {"Value": {"Ref": "UsersTable"}}, "JobsTable": {"Value": {"Ref": "JobsTable"}}}}
-    assert table_names(template, {"UsersTable": "photoscale-local-users", "JobsTable": "j"}, ["UsersTable"]) == [
-        "photoscale-local-users"]
+def test_the_replicated_tables_are_the_templates_global_tables_and_not_idempotency_or_jobs():
+    template = load_template(STATEFUL_TEMPLATE)
+    names = global_table_names(template, "local")
+    assert "photoscale-local-users" in names
+    assert not {"photoscale-local-idempotency", "photoscale-local-jobs"} & set(names)
 
 
 def test_replicated_prefixes_follow_the_buckets_replication_rules_else_the_fallback():
