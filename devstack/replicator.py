@@ -11,8 +11,9 @@ Streams do work), so ``make run`` runs this process beside the regions:
   the template's ``AWS::DynamoDB::GlobalTable`` resources (``infra.cfn.global_table_names``). A change for a region that is down
   (``devstack.chaos region-down``) or while replication is paused waits in order and is applied
   once it can be: nothing is lost.
-- **S3**: copies new or changed objects under the replicated prefixes (:func:`replicated_prefixes`)
-  between the regions' media buckets, both ways (newer ``LastModified`` wins).
+- **S3**: copies new or changed objects under the replicated prefixes of the media bucket's
+  ``ReplicationConfiguration`` (:func:`replicated_prefixes`) between the regions' media buckets, both
+  ways (newer ``LastModified`` wins), and replicates deletes where the rule does.
 - **Secrets Manager**: gives every replica region the primary's cursor secret value once at start
   (Secrets Manager replica regions keep one value everywhere).
 - **Cognito**: configures the replica stand-in inside the embedded AWS (:mod:`devstack.cognito_replica`).
@@ -48,10 +49,19 @@ FALLBACK_REPLICATED_PREFIXES = ("media/",)
 # --------------------------------------------------------------------------- what replicates (template)
 
 
-def replicated_prefixes(template: Mapping[str, Any]) -> tuple[str, ...]:
-    """Key prefixes the media bucket's ``ReplicationConfiguration`` rules copy ("" = every key), else the fallback."""
+def _if_true(node: Any) -> Any:
+    """``Fn::If [condition, a, b]`` as the replicating (primary) stack sees it: ``a``."""
+    while isinstance(node, dict) and set(node) == {"Fn::If"}:
+        node = node["Fn::If"][1]
+    return node
+
+
+def replicated_prefixes(template: Mapping[str, Any]) -> tuple[tuple[str, bool], ...]:
+    """``(key prefix, deletes replicate)`` per enabled rule of the media bucket's ``ReplicationConfiguration``
+    ("" = every key), else the fallback (deletes not replicated)."""
     bucket = template.get("Resources", {}).get("MediaBucket", {}).get("Properties", {})
-    rules = bucket.get("ReplicationConfiguration", {}).get("Rules", [])
+    configuration = _if_true(bucket.get("ReplicationConfiguration")) or {}
+    rules = configuration.get("Rules", []) if isinstance(configuration, dict) else []
     prefixes = []
     for rule in rules:
         if rule.get("Status", "Enabled") != "Enabled":
@@ -59,8 +69,9 @@ def replicated_prefixes(template: Mapping[str, Any]) -> tuple[str, ...]:
         prefix = rule.get("Prefix")
         if prefix is None:
             prefix = (rule.get("Filter") or {}).get("Prefix", "")
-        prefixes.append(prefix if isinstance(prefix, str) else "")
-    return tuple(prefixes) or FALLBACK_REPLICATED_PREFIXES
+        deletes = (rule.get("DeleteMarkerReplication") or {}).get("Status") == "Enabled"
+        prefixes.append((prefix if isinstance(prefix, str) else "", deletes))
+    return tuple(prefixes) or tuple((p, False) for p in FALLBACK_REPLICATED_PREFIXES)
 
 
 # --------------------------------------------------------------------------- the DynamoDB core (pure)
@@ -237,24 +248,31 @@ class TableWriter:
 
 
 class BucketCopier:
-    """S3 replication, both ways, for keys under ``prefixes``: the newer object wins."""
+    """S3 replication, both ways, for keys under the replicated prefixes: the newer object wins; a key
+    deleted on one side after both had it is deleted on the other where the rule replicates deletes."""
 
-    def __init__(self, s3: Mapping[str, Any], buckets: Mapping[str, str], prefixes: Sequence[str]) -> None:
+    def __init__(self, s3: Mapping[str, Any], buckets: Mapping[str, str],
+                 prefixes: Sequence[tuple[str, bool]]) -> None:
         self.s3 = dict(s3)
         self.buckets = dict(buckets)
-        self.prefixes = tuple(prefixes)
+        self.prefixes = tuple((p, bool(d)) for p, d in prefixes)
         self.copied = 0
+        self.deleted = 0
         self.backlog = 0
         self.lags_ms: list[float] = []
+        self._in_both: set[str] = set()
 
     def _listing(self, region: str) -> dict[str, dict]:
         objects: dict[str, dict] = {}
         paginator = self.s3[region].get_paginator("list_objects_v2")
-        for prefix in self.prefixes:
+        for prefix, _ in self.prefixes:
             for page in paginator.paginate(Bucket=self.buckets[region], Prefix=prefix):
                 for obj in page.get("Contents", []):
                     objects[obj["Key"]] = obj
         return objects
+
+    def _deletes_replicate(self, key: str) -> bool:
+        return any(key.startswith(prefix) and deletes for prefix, deletes in self.prefixes)
 
     def sync(self, down: frozenset[str], lag_seconds: float) -> int:
         regions = [r for r in self.buckets if r not in down]
@@ -267,6 +285,8 @@ class BucketCopier:
                     continue
                 for key, obj in listings[source].items():
                     other = listings[target].get(key)
+                    if other is None and key in self._in_both:
+                        continue  # deleted there: handled below, never copied back
                     if other is not None and (other["ETag"] == obj["ETag"] or
                                               other["LastModified"] >= obj["LastModified"]):
                         continue
@@ -278,9 +298,20 @@ class BucketCopier:
                         Bucket=self.buckets[target], Key=key,
                         CopySource={"Bucket": self.buckets[source], "Key": key},
                     )
-                    listings[target][key] = {**obj, "LastModified": obj["LastModified"]}
+                    listings[target][key] = dict(obj)
                     self.lags_ms.append(age * 1000)
                     copied += 1
+        if len(regions) == len(self.buckets):  # deletes only when every side can be seen
+            for key in list(self._in_both):
+                holders = [r for r in regions if key in listings[r]]
+                if holders and len(holders) < len(regions) and self._deletes_replicate(key):
+                    for region in holders:
+                        self.s3[region].delete_object(Bucket=self.buckets[region], Key=key)
+                        self.deleted += 1
+                    holders = []
+                if not holders:
+                    self._in_both.discard(key)
+            self._in_both |= set.intersection(*(set(listing) for listing in listings.values()))
         self.copied += copied
         self.backlog = backlog + sum(1 for r in self.buckets if r in down)
         return copied
@@ -444,7 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--regions", required=True, help="comma list, primary first")
     parser.add_argument("--tables", required=True, help="JSON list of the global tables' names")
     parser.add_argument("--buckets", default="{}", help='JSON {"region": "media bucket"}')
-    parser.add_argument("--prefixes", default=json.dumps(FALLBACK_REPLICATED_PREFIXES), help="JSON list")
+    parser.add_argument("--prefixes", default=json.dumps([[p, False] for p in FALLBACK_REPLICATED_PREFIXES]),
+                        help='JSON list of ["prefix", deletes replicate]')
     parser.add_argument("--pools", default="{}", help='JSON {"region": ["pool id", "app client id"]}')
     parser.add_argument("--secrets", default="{}", help='JSON {"region": "cursor secret ARN"}: the primary\'s value everywhere')
     parser.add_argument("--lag-seconds", type=float, default=0.5)

@@ -88,3 +88,28 @@ def test_changes_after_a_cancelled_transaction_still_replicate(two_regions):
     us.put_item(TableName=table, Item={"pk": {"S": "after"}, "v": {"S": "3"}})
     settle(replicator)
     assert item(client, "eu-west-1", table, "after") == "3"
+
+
+def test_media_objects_are_copied_both_ways_and_deletes_follow_where_the_rule_says(moto_server, unique_name):
+    from devstack.replicator import BucketCopier
+
+    client = make_client_factory(moto_server)
+    buckets = {}
+    for region in REGIONS:
+        buckets[region] = unique_name(f"media-{region}")
+        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        client("s3", region).create_bucket(Bucket=buckets[region], **extra)
+    copier = BucketCopier({r: client("s3", r) for r in REGIONS}, buckets, [("media/", True), ("keep/", False)])
+    us, eu = client("s3", "us-east-1"), client("s3", "eu-west-1")
+    us.put_object(Bucket=buckets["us-east-1"], Key="media/a.jpg", Body=b"a")
+    eu.put_object(Bucket=buckets["eu-west-1"], Key="keep/b.jpg", Body=b"b")
+    us.put_object(Bucket=buckets["us-east-1"], Key="other/c.jpg", Body=b"c")
+    copier.sync(frozenset(), lag_seconds=0.0)
+    assert eu.get_object(Bucket=buckets["eu-west-1"], Key="media/a.jpg")["Body"].read() == b"a"
+    assert us.get_object(Bucket=buckets["us-east-1"], Key="keep/b.jpg")["Body"].read() == b"b"
+    assert "Contents" not in eu.list_objects_v2(Bucket=buckets["eu-west-1"], Prefix="other/")
+    eu.delete_object(Bucket=buckets["eu-west-1"], Key="media/a.jpg")
+    us.delete_object(Bucket=buckets["us-east-1"], Key="keep/b.jpg")
+    copier.sync(frozenset(), lag_seconds=0.0)
+    assert "Contents" not in us.list_objects_v2(Bucket=buckets["us-east-1"], Prefix="media/")
+    assert eu.list_objects_v2(Bucket=buckets["eu-west-1"], Prefix="keep/")["KeyCount"] == 1  # deletes not replicated

@@ -107,7 +107,9 @@ def test_the_replicated_tables_are_the_templates_global_tables_and_not_idempoten
 
 
 def test_replicated_prefixes_follow_the_buckets_replication_rules_else_the_fallback():
-    rules = {"Rules": [{"Status": "Enabled", "Filter": {"Prefix": "media/"}}, {"Status": "Enabled", "Prefix": "x/"}]}
-    template = {"Resources": {"MediaBucket": {"Properties": {"ReplicationConfiguration": rules}}}}
-    assert replicated_prefixes(template) == ("media/", "x/")
-    assert replicated_prefixes({"Resources": {}}) == FALLBACK_REPLICATED_PREFIXES
+    rules = {"Rules": [{"Status": "Enabled", "Filter": {"Prefix": "media/"}, "DeleteMarkerReplication": {"Status": "Enabled"}},
+                       {"Status": "Enabled", "Prefix": "x/"}, {"Status": "Disabled", "Prefix": "off/"}]}
+    template = {"Resources": {"MediaBucket": {"Properties": {"ReplicationConfiguration": {
+        "Fn::If": ["ReplicatesMedia", rules, {"Ref": "AWS::NoValue"}]}}}}}
+    assert replicated_prefixes(template) == (("media/", True), ("x/", False))
+    assert replicated_prefixes({"Resources": {}}) == tuple((p, False) for p in FALLBACK_REPLICATED_PREFIXES)
