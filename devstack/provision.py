@@ -365,7 +365,9 @@ def _s3_notification(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _s3_lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    _require_only("LifecycleConfiguration", rule, {"Id", "Status", "Prefix", "AbortIncompleteMultipartUpload", "ExpirationInDays"})
+    _require_only("LifecycleConfiguration", rule, {
+        "Id", "Status", "Prefix", "AbortIncompleteMultipartUpload", "ExpirationInDays",
+        "NoncurrentVersionExpiration", "ExpiredObjectDeleteMarker"})
     out: dict[str, Any] = {"Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
     if "Id" in rule:
         out["ID"] = rule["Id"]
@@ -373,7 +375,22 @@ def _s3_lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
         out["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
     if "ExpirationInDays" in rule:
         out["Expiration"] = {"Days": rule["ExpirationInDays"]}
+    if "ExpiredObjectDeleteMarker" in rule:
+        out["Expiration"] = {"ExpiredObjectDeleteMarker": rule["ExpiredObjectDeleteMarker"]}
+    if "NoncurrentVersionExpiration" in rule:
+        out["NoncurrentVersionExpiration"] = rule["NoncurrentVersionExpiration"]
     return out
+
+
+def _s3_replication(config: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation ReplicationConfiguration -> PutBucketReplication's (moto stores it, copies nothing)."""
+    _require_only("ReplicationConfiguration", config, {"Role", "Rules"})
+    rules = []
+    for rule in config["Rules"]:
+        _require_only("ReplicationConfiguration rule", rule, {
+            "Id", "Priority", "Status", "Filter", "Prefix", "DeleteMarkerReplication", "Destination"})
+        rules.append({("ID" if k == "Id" else k): v for k, v in rule.items()})
+    return {"Role": config["Role"], "Rules": rules}
 
 
 def _s3_cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
@@ -385,6 +402,7 @@ def _bucket(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx:
     _require_only(logical_id, props, {
         "BucketName", "BucketEncryption", "PublicAccessBlockConfiguration", "OwnershipControls",
         "CorsConfiguration", "LifecycleConfiguration", "NotificationConfiguration", "Tags",
+        "VersioningConfiguration", "ReplicationConfiguration",
     })
     s3 = clients("s3")
     name = props.get("BucketName") or f"{ctx['AWS::StackName']}-{logical_id}".lower()
@@ -396,6 +414,10 @@ def _bucket(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx:
         region = ctx["AWS::Region"]
         extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         s3.create_bucket(Bucket=name, **extra)
+    if "VersioningConfiguration" in props:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
+    if "ReplicationConfiguration" in props:
+        s3.put_bucket_replication(Bucket=name, ReplicationConfiguration=_s3_replication(props["ReplicationConfiguration"]))
     if "BucketEncryption" in props:
         rules = [{("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
                   for k, v in rule.items()}
@@ -424,6 +446,26 @@ def _bucket(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx:
         "DomainName": f"{name}.s3.amazonaws.com",
         "RegionalDomainName": f"{name}.s3.{ctx['AWS::Region']}.amazonaws.com",
     })
+
+
+def _role(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, Any]) -> Created:
+    """An IAM role with its inline policies (moto stores them; nothing enforces them locally)."""
+    _require_only(logical_id, props, {"RoleName", "AssumeRolePolicyDocument", "Policies", "Description", "Tags"})
+    iam = clients("iam")
+    name = props.get("RoleName") or f"{ctx['AWS::StackName']}-{logical_id}"[:64]
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]))
+    except ClientError as exc:
+        if _error_code(exc) != "NoSuchEntity":
+            raise
+        kwargs = {k: props[k] for k in ("Description", "Tags") if k in props}
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
+                               **kwargs)["Role"]
+    for policy in props.get("Policies", []):
+        iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"],
+                            PolicyDocument=json.dumps(policy["PolicyDocument"]))
+    return Created(ref=name, attrs={"Arn": role["Arn"], "RoleId": role["RoleId"]})
 
 
 def _user_pool(clients: ClientFactory, logical_id: str, props: dict[str, Any], ctx: dict[str, Any]) -> Created:
@@ -513,6 +555,7 @@ HANDLERS: dict[str, Callable[[ClientFactory, str, dict[str, Any], dict[str, Any]
     "AWS::Cognito::UserPool": _user_pool,
     "AWS::Cognito::UserPoolClient": _user_pool_client,
     "AWS::SecretsManager::Secret": _secret,
+    "AWS::IAM::Role": _role,
 }
 
 

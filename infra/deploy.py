@@ -4,6 +4,14 @@ Runs in ``.venv-package`` (the runtime's Python, see ``infra.package``), with AW
 
     python -m infra.deploy --stage prod [--region eu-west-1]
 
+Every serving region of the stage (``infra/deploy.json`` ``regions``, primary first; ``--region`` for
+one), one after the other, each with its own environment (``.chalice/env/<stage>/<region>.json``, from
+``infra.stage_env``) and its own Chalice deployment state: Chalice keeps one
+``.chalice/deployed/<stage>.json`` per stage, so each region's is kept as
+``.chalice/deployed/<stage>.<region>.json`` and swapped in for that region's deploy (an existing
+single-region ``<stage>.json`` is adopted as the primary's). Per region:
+
+0. the region's environment is applied to the stage in ``.chalice/config.json``;
 1. writes the per-function IAM policies for this stage, region and account (``infra.policies``;
    user pool / distribution ids from the stage's environment, set by ``infra.stage_env``);
 2. builds the imaging layer for the stage's runtime/architecture and publishes it unless the latest
@@ -50,42 +58,87 @@ def publish_layer(lambda_client: Any, name: str, zip_path: Path, runtime: str, a
     )["LayerVersionArn"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.deploy", description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", required=True)
-    parser.add_argument("--region", default=None)
-    args = parser.parse_args(argv)
-    runtime = package.deploy_settings()["runtime"]
-    package.require_runtime(runtime)
+def deployed_state(stage: str, region: str, project_dir: Path = package.PROJECT_DIR) -> tuple[Path, Path]:
+    """(the file Chalice reads and writes for ``stage``, where ``region``'s copy is kept)."""
+    deployed = Path(project_dir) / ".chalice" / "deployed"
+    return deployed / f"{stage}.json", deployed / f"{stage}.{region}.json"
 
+
+def swap_in_state(stage: str, region: str, primary: str, project_dir: Path = package.PROJECT_DIR) -> None:
+    """Make ``region``'s Chalice deployment state the current one (none yet: a first deploy there)."""
+    current, kept = deployed_state(stage, region, project_dir)
+    if kept.exists():
+        current.write_bytes(kept.read_bytes())
+    elif current.exists() and region != primary:
+        current.unlink()  # another region's state: this region has no deployment yet
+    # else: the primary adopts an existing single-region state file as its own
+
+
+def keep_state(stage: str, region: str, project_dir: Path = package.PROJECT_DIR) -> None:
+    current, kept = deployed_state(stage, region, project_dir)
+    if current.exists():
+        kept.write_bytes(current.read_bytes())
+
+
+def region_config(config: dict[str, Any], stage: str, region: str, env_dir: Path | None = None) -> dict[str, Any]:
+    """``config`` with ``region``'s environment file (``infra.stage_env``) applied to ``stage``."""
+    from infra import stage_env
+
+    path = stage_env.region_env_file(stage, region, env_dir or stage_env.ENV_DIR)
+    if not path.exists():
+        raise SystemExit(f"error: no environment for {stage} in {region}: run python -m infra.stage_env --stage {stage}")
+    return stage_env.config_for_region(config, stage, json.loads(path.read_text(encoding="utf-8")))
+
+
+def deploy_region(stage: str, region: str, regions: list[str], runtime: str) -> int:
     import boto3
 
     from infra import post_deploy
     from infra.strict_chalice import run as run_chalice
 
-    session = boto3.session.Session(region_name=args.region)
-    if not session.region_name:
-        raise SystemExit("error: no AWS region: pass --region or set AWS_REGION")
+    session = boto3.session.Session(region_name=region)
     account = session.client("sts").get_caller_identity()["Account"]
-    config = json.loads(CONFIG.read_text(encoding="utf-8"))
-    target = policies.target_from_config(args.stage, session.region_name, account, config,
-                                         partition=session.get_partition_for_region(session.region_name))
+    config = region_config(json.loads(CONFIG.read_text(encoding="utf-8")), stage, region)
+    target = policies.target_from_config(stage, region, account, config,
+                                         partition=session.get_partition_for_region(region), regions=tuple(regions))
     for path in policies.write_policies(target):
         print(f"wrote {path.relative_to(package.PROJECT_DIR)}")
 
-    architecture = package.architecture_of(args.stage)
-    layer_zip = package.PROJECT_DIR / "build" / "deploy" / args.stage / package.LAYER_ZIP
+    architecture = package.architecture_of(stage)
+    layer_zip = package.PROJECT_DIR / "build" / "deploy" / stage / package.LAYER_ZIP
     layer_zip.parent.mkdir(parents=True, exist_ok=True)
     package.build_layer(package.PROJECT_DIR / package.IMAGING_REQUIREMENTS, runtime, architecture, layer_zip)
-    arn = publish_layer(session.client("lambda"), f"{policies.APP_NAME}-{args.stage}-imaging", layer_zip,
-                        runtime, architecture)
-    print(f"imaging layer: {arn}")
-    CONFIG.write_text(json.dumps(with_worker_layers(config, args.stage, arn), indent=2) + "\n", encoding="utf-8")
+    arn = publish_layer(session.client("lambda"), f"{policies.APP_NAME}-{stage}-imaging", layer_zip,
+                        runtime, architecture)  # layers are regional: one version per region
+    print(f"imaging layer ({region}): {arn}")
+    CONFIG.write_text(json.dumps(with_worker_layers(config, stage, arn), indent=2) + "\n", encoding="utf-8")
 
-    if run_chalice(["--project-dir", str(package.PROJECT_DIR), "deploy", "--stage", args.stage]) != 0:
-        return 1
-    lines = post_deploy.run(args.stage, project_dir=package.PROJECT_DIR, session=session)
-    print("\n".join(lines) if lines else "post-deploy: nothing to change")
+    swap_in_state(stage, region, regions[0])
+    try:
+        if run_chalice(["--project-dir", str(package.PROJECT_DIR), "deploy", "--stage", stage]) != 0:
+            return 1
+        lines = post_deploy.run(stage, project_dir=package.PROJECT_DIR, session=session)
+    finally:
+        keep_state(stage, region)
+    print("\n".join(lines) if lines else f"post-deploy ({region}): nothing to change")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.deploy", description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", required=True)
+    parser.add_argument("--region", default=None, help="deploy this one region only (default: every region)")
+    args = parser.parse_args(argv)
+    settings = package.deploy_settings()
+    runtime = settings["runtime"]
+    package.require_runtime(runtime)
+    regions = list(settings["regions"])
+    if args.region and args.region not in regions:
+        raise SystemExit(f"error: {args.region} is not one of the stage's regions {regions} (infra/deploy.json)")
+    for region in [args.region] if args.region else regions:
+        print(f"--- {args.stage} in {region}")
+        if deploy_region(args.stage, region, regions, runtime) != 0:
+            return 1
     return 0
 
 

@@ -33,7 +33,14 @@ FUNCTIONS = ("api_handler", "bearer_auth", "process_uploads", "process_edits", "
 @dataclass(frozen=True)
 class Target:
     """Where a stage is deployed. ``user_pool_id``/``distribution_id`` come from the stage's environment
-    (``USER_POOL_ID``, ``CDN_DISTRIBUTION_ID``, written by ``infra.stage_env``) once they exist."""
+    (``USER_POOL_ID``, ``CDN_DISTRIBUTION_ID``, written by ``infra.stage_env``) once they exist.
+
+    ``regions``: every serving region of a multi-region stage, primary first (``infra/deploy.json``);
+    empty for one region. IAM is global, so a function's role is shared by its copies in every region
+    and its policy covers each region's own resources: its region's replica of every global table,
+    its region's queues and bucket, the other region's bucket (originals uploaded there), the
+    replicated pool in every region (identity writes go to the primary's) and each secret replica.
+    """
 
     stage: str
     region: str
@@ -41,6 +48,11 @@ class Target:
     partition: str = "aws"
     user_pool_id: str | None = None
     distribution_id: str | None = None
+    regions: tuple[str, ...] = ()
+
+    @property
+    def serving_regions(self) -> tuple[str, ...]:
+        return self.regions or (self.region,)
 
 
 def function_name(stage: str, function: str) -> str:
@@ -55,36 +67,44 @@ Resource = Callable[[Target], list[str]]
 
 
 def table(name: str, *, indexes: bool = False) -> Resource:
+    """The table in every serving region (a global table's replicas; a regional table's copies)."""
     def build(t: Target) -> list[str]:
-        arn = f"arn:{t.partition}:dynamodb:{t.region}:{t.account}:table/{APP_NAME}-{t.stage}-{name}"
-        return [arn, f"{arn}/index/*"] if indexes else [arn]
+        arns = [f"arn:{t.partition}:dynamodb:{r}:{t.account}:table/{APP_NAME}-{t.stage}-{name}"
+                for r in t.serving_regions]
+        return [out for arn in arns for out in ([arn, f"{arn}/index/*"] if indexes else [arn])]
     return build
 
 
 def queue(name: str) -> Resource:
-    return lambda t: [f"arn:{t.partition}:sqs:{t.region}:{t.account}:{APP_NAME}-{t.stage}-{name}"]
+    return lambda t: [f"arn:{t.partition}:sqs:{r}:{t.account}:{APP_NAME}-{t.stage}-{name}" for r in t.serving_regions]
 
 
-def media_bucket(t: Target) -> str:
-    return f"{APP_NAME}-{t.stage}-media-{t.account}-{t.region}"  # infra/stateful.yaml's MediaBucket
+def media_bucket(t: Target, region: str | None = None) -> str:
+    return f"{APP_NAME}-{t.stage}-media-{t.account}-{region or t.region}"  # infra/stateful.yaml's MediaBucket
 
 
 def media_objects(*prefixes: str) -> Resource:
-    return lambda t: [f"arn:{t.partition}:s3:::{media_bucket(t)}/{prefix}*" for prefix in prefixes]
+    """Objects under ``prefixes`` in every region's media bucket: an edit or export processed in one
+    region reads an original uploaded in the other (before CRR copies it, from its source bucket)."""
+    return lambda t: [f"arn:{t.partition}:s3:::{media_bucket(t, r)}/{prefix}*"
+                      for r in t.serving_regions for prefix in prefixes]
 
 
 def media_bucket_itself(t: Target) -> list[str]:
-    return [f"arn:{t.partition}:s3:::{media_bucket(t)}"]
+    return [f"arn:{t.partition}:s3:::{media_bucket(t, r)}" for r in t.serving_regions]
 
 
 def cursor_secret(t: Target) -> list[str]:
-    # Secrets Manager appends "-XXXXXX" to the name (infra/stateful.yaml: photoscale/<stage>/cursor-signing-key).
-    return [f"arn:{t.partition}:secretsmanager:{t.region}:{t.account}:secret:{APP_NAME}/{t.stage}/cursor-signing-key-??????"]
+    # Secrets Manager appends "-XXXXXX" to the name (infra/stateful.yaml: photoscale/<stage>/cursor-signing-key);
+    # a replica keeps the name and suffix in its own region.
+    return [f"arn:{t.partition}:secretsmanager:{r}:{t.account}:secret:{APP_NAME}/{t.stage}/cursor-signing-key-??????"
+            for r in t.serving_regions]
 
 
 def user_pool(t: Target) -> list[str]:
+    """The pool in every region: the replica has the primary's id; identity writes go to the primary's."""
     pool = t.user_pool_id or "*"  # "*" only until the stateful stack exists (see ALLOWED_WILDCARDS)
-    return [f"arn:{t.partition}:cognito-idp:{t.region}:{t.account}:userpool/{pool}"]
+    return [f"arn:{t.partition}:cognito-idp:{r}:{t.account}:userpool/{pool}" for r in t.serving_regions]
 
 
 def distribution(t: Target) -> list[str]:
@@ -177,7 +197,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
 }
 
 def dax_cluster(t: Target) -> list[str]:
-    return [f"arn:{t.partition}:dax:{t.region}:{t.account}:cache/{APP_NAME}-{t.stage}"]  # infra/dax.yaml
+    return [f"arn:{t.partition}:dax:{r}:{t.account}:cache/{APP_NAME}-{t.stage}"  # infra/dax.yaml, per region
+            for r in t.serving_regions]
 
 
 #: Stages with a cache tier (infra/dax.yaml) and the functions placed in its VPC to read through DAX.
@@ -215,12 +236,12 @@ def policy(function: str, target: Target) -> dict:
     """The IAM policy document of one function for one deploy target (pure)."""
     if function not in GRANTS:
         raise KeyError(f"no grants defined for function {function!r} (infra/policies.py GRANTS)")
-    log_group = (f"arn:{target.partition}:logs:{target.region}:{target.account}:log-group:"
-                 f"/aws/lambda/{function_name(target.stage, function)}")
+    log_groups = [f"arn:{target.partition}:logs:{r}:{target.account}:log-group:"
+                  f"/aws/lambda/{function_name(target.stage, function)}" for r in target.serving_regions]
     statements = [{
         "Sid": "Logs", "Effect": "Allow",
         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": [log_group, f"{log_group}:*"],
+        "Resource": [arn for group in log_groups for arn in (group, f"{group}:*")],
     }]
     dax = DAX_GRANTS if function in DAX_FUNCTIONS and target.stage in DAX_STAGES else ()
     for grant in (*GRANTS[function], *dax, TRACING):
@@ -246,13 +267,15 @@ def write_policies(target: Target, project_dir: Path = PROJECT_DIR) -> list[Path
     return written
 
 
-def target_from_config(stage: str, region: str, account: str, config: dict, partition: str = "aws") -> Target:
+def target_from_config(stage: str, region: str, account: str, config: dict, partition: str = "aws",
+                       regions: tuple[str, ...] = ()) -> Target:
     """A target whose pool/distribution ids come from the stage's environment in ``config.json``."""
     env = {**config.get("environment_variables", {}),
            **config.get("stages", {}).get(stage, {}).get("environment_variables", {})}
     return Target(stage=stage, region=region, account=account, partition=partition,
                   user_pool_id=env.get("USER_POOL_ID") or None,
-                  distribution_id=env.get("CDN_DISTRIBUTION_ID") or None)
+                  distribution_id=env.get("CDN_DISTRIBUTION_ID") or None,
+                  regions=tuple(regions) if len(regions) > 1 else ())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,10 +1,18 @@
-"""Write a deployed stateful stack's outputs into a Chalice stage's environment variables.
+"""Write deployed stacks' outputs into a Chalice stage's environment variables, per region.
 
 ``python -m infra.stage_env --stage prod [--stack photoscale-prod-stateful] [--edge-stack photoscale-prod-edge]
-[--dax-stack photoscale-prod-dax]``
-reads the CloudFormation outputs and sets them in ``.chalice/config.json`` under
-``stages.<stage>.environment_variables`` using the one naming rule (``infra.cfn.output_env_name``),
-so Lambda reads exactly the variables the local stack sets from the same template.
+[--dax-stack photoscale-prod-dax] [--routing-stack photoscale-prod-routing]``
+reads the CloudFormation outputs and names them with the one rule (``infra.cfn.output_env_name``), so
+Lambda reads exactly the variables the local stack sets from the same template.
+
+Regions (``infra/deploy.json`` ``regions``, primary first): each region has its own stateful stack
+(queues, buckets, regional tables), so each region gets its **own** environment, written to
+``.chalice/env/<stage>/<region>.json`` (generated, not committed); ``infra.deploy`` merges a region's file
+into the stage's ``environment_variables`` just before deploying that region. The global resources'
+outputs exist in the primary's stack only (docs/multi-region.md): a replica region gets the same pool
+and client ids, and the ARNs of its own replicas. On top come the multi-region variables every region
+reads: ``ACTIVE_REGIONS``, ``PRIMARY_REGION``, ``PRIMARY_USER_POOL_ID``/``_CLIENT_ID``,
+``TRUSTED_ISSUERS``, ``MEDIA_BUCKETS`` and (with routing stacks) ``REGION_API_URLS``.
 """
 from __future__ import annotations
 
@@ -15,6 +23,67 @@ from pathlib import Path
 from infra.cfn import output_env_name
 
 CONFIG = Path(__file__).resolve().parent.parent / ".chalice" / "config.json"
+ENV_DIR = CONFIG.parent / "env"
+
+#: Outputs of the primary-only (global) resources of infra/stateful.yaml, and how a replica region's
+#: value follows from the primary's: "same" (one pool id / client id / issuer everywhere) or "arn"
+#: (the replica's ARN: the primary's with the replica's region).
+GLOBAL_OUTPUTS: dict[str, str] = {
+    "UserPoolId": "same", "UserPoolClientId": "same", "UserPoolIssuer": "same",
+    "UserPoolArn": "arn", "CursorSecretArn": "arn",
+}
+
+
+def replica_arn(arn: str, region: str) -> str:
+    """``arn`` of a replicated resource as its replica in ``region`` names it (the region field swapped)."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or not parts[3]:
+        raise ValueError(f"not a regional ARN: {arn!r}")
+    parts[3] = region
+    return ":".join(parts)
+
+
+def replica_outputs(primary_outputs: dict[str, str], region: str) -> dict[str, str]:
+    """The global resources' outputs as seen from ``region`` (pure)."""
+    out = {}
+    for name, rule in GLOBAL_OUTPUTS.items():
+        if name in primary_outputs:
+            value = primary_outputs[name]
+            out[name] = replica_arn(value, region) if rule == "arn" else value
+    return out
+
+
+def region_variables(
+    region: str,
+    regions: list[str],
+    stateful: dict[str, dict[str, str]],
+    edge_outputs: dict[str, str] | None = None,
+    routing: dict[str, dict[str, str]] | None = None,
+) -> dict[str, str]:
+    """The environment of ``region``'s functions (pure).
+
+    ``stateful`` / ``routing``: each region's stack outputs (region -> outputs); ``regions`` primary first.
+    """
+    primary = regions[0]
+    outputs = {**stateful[region], **replica_outputs(stateful[primary], region)}
+    variables = stage_variables(outputs, edge_outputs)
+    pool, client = stateful[primary]["UserPoolId"], stateful[primary]["UserPoolClientId"]
+    variables.update({
+        "ACTIVE_REGIONS": ",".join(regions),
+        "PRIMARY_REGION": primary,
+        "PRIMARY_USER_POOL_ID": pool,
+        "PRIMARY_USER_POOL_CLIENT_ID": client,
+        # One multi-region issuer for the replicated pool: tokens of either region validate everywhere.
+        "TRUSTED_ISSUERS": json.dumps({stateful[primary]["UserPoolIssuer"]: client}, sort_keys=True),
+        "MEDIA_BUCKETS": json.dumps({r: stateful[r]["MediaBucket"] for r in regions}, sort_keys=True),
+    })
+    if routing and all(r in routing for r in regions):
+        variables["REGION_API_URLS"] = json.dumps({r: routing[r]["RegionApiUrl"] for r in regions}, sort_keys=True)
+    return variables
+
+
+def region_env_file(stage: str, region: str, env_dir: Path = ENV_DIR) -> Path:
+    return Path(env_dir) / stage / f"{region}.json"
 
 
 def stage_variables(stateful_outputs: dict[str, str], edge_outputs: dict[str, str] | None = None) -> dict[str, str]:
@@ -53,24 +122,57 @@ def stack_outputs(cloudformation, stack_name: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
+def write_region_envs(stage: str, regions: list[str], clients, *, stack: str | None = None,
+                      edge_stack: str | None = None, routing_stack: str | None = None,
+                      dax_stack: str | None = None, env_dir: Path = ENV_DIR) -> list[Path]:
+    """Read every region's stacks (``clients(region)`` -> a CloudFormation client) and write each
+    region's environment file. The edge stack lives in the primary region."""
+    stack = stack or f"photoscale-{stage}-stateful"
+    stateful = {r: stack_outputs(clients(r), stack) for r in regions}
+    edge = stack_outputs(clients(regions[0]), edge_stack) if edge_stack else None
+    routing = {r: stack_outputs(clients(r), routing_stack) for r in regions} if routing_stack else None
+    written = []
+    for region in regions:
+        variables = region_variables(region, regions, stateful, edge, routing)
+        document: dict = {"environment_variables": variables}
+        if dax_stack:
+            document["cache_tier"] = stack_outputs(clients(region), dax_stack)
+        path = region_env_file(stage, region, env_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def config_for_region(config: dict, stage: str, region_env: dict) -> dict:
+    """``config`` with one region's environment file applied to the stage (pure): what ``infra.deploy``
+    deploys to that region."""
+    updated = update_config(config, stage, region_env["environment_variables"])
+    if "cache_tier" in region_env:
+        updated = with_cache_tier(updated, stage, region_env["cache_tier"])
+    return updated
+
+
 def main(argv: list[str] | None = None) -> int:
     import boto3
 
+    from infra.package import deploy_settings
+
     parser = argparse.ArgumentParser(prog="python -m infra.stage_env", description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True)
-    parser.add_argument("--stack", help="stateful stack name (default photoscale-<stage>-stateful)")
-    parser.add_argument("--edge-stack", help="edge stack name, if deployed (photoscale-<stage>-edge)")
-    parser.add_argument("--dax-stack", help="cache tier stack (infra/dax.yaml), prod only: photoscale-prod-dax")
-    parser.add_argument("--region", default=None)
+    parser.add_argument("--stack", help="stateful stack name in every region (default photoscale-<stage>-stateful)")
+    parser.add_argument("--edge-stack", help="edge stack name, if deployed (photoscale-<stage>-edge, primary region)")
+    parser.add_argument("--routing-stack", help="routing stack name in every region, if deployed (photoscale-<stage>-routing)")
+    parser.add_argument("--dax-stack", help="cache tier stack (infra/dax.yaml) in every region, prod only: photoscale-prod-dax")
+    parser.add_argument("--regions", default=None,
+                        help="comma list, primary first (default: infra/deploy.json regions)")
     args = parser.parse_args(argv)
-    cloudformation = boto3.client("cloudformation", region_name=args.region)
-    stateful = stack_outputs(cloudformation, args.stack or f"photoscale-{args.stage}-stateful")
-    edge = stack_outputs(cloudformation, args.edge_stack) if args.edge_stack else None
-    config = update_config(json.loads(CONFIG.read_text()), args.stage, stage_variables(stateful, edge))
-    if args.dax_stack:
-        config = with_cache_tier(config, args.stage, stack_outputs(cloudformation, args.dax_stack))
-    CONFIG.write_text(json.dumps(config, indent=2) + "\n")
-    print(f"updated stage {args.stage!r} in {CONFIG}")
+    regions = args.regions.split(",") if args.regions else list(deploy_settings()["regions"])
+    written = write_region_envs(args.stage, regions, lambda r: boto3.client("cloudformation", region_name=r),
+                                stack=args.stack, edge_stack=args.edge_stack, routing_stack=args.routing_stack,
+                                dax_stack=args.dax_stack)
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 

@@ -62,3 +62,26 @@ def test_layer_is_attached_to_the_image_workers_of_that_stage_only() -> None:
     assert functions["process_edits"] == {"layers": ["arn:aws:lambda:us-east-1:123456789012:layer:x:3"]}
     assert set(functions) == {"process_uploads", "process_edits"} and updated["stages"]["dev"] == {}
     assert "layers" not in config["stages"]["prod"]["lambda_functions"]["process_uploads"]  # pure
+
+
+def test_each_region_keeps_its_own_chalice_deployment_state(tmp_path: Path) -> None:
+    from infra.deploy import deployed_state, keep_state, swap_in_state
+
+    # Given a single-region stage already deployed (Chalice's prod.json) and becoming two regions
+    current, _ = deployed_state("prod", "us-east-1", tmp_path)
+    current.parent.mkdir(parents=True)
+    current.write_text('{"resources": ["us"]}')
+    # When the primary deploys: it adopts the existing state, and keeps it as its own
+    swap_in_state("prod", "us-east-1", "us-east-1", tmp_path)
+    assert current.read_text() == '{"resources": ["us"]}'
+    keep_state("prod", "us-east-1", tmp_path)
+    # And the other region deploys for the first time: it starts from no state (a new API, new functions)
+    swap_in_state("prod", "eu-west-1", "us-east-1", tmp_path)
+    assert not current.exists()
+    current.write_text('{"resources": ["eu"]}')  # what chalice deploy writes there
+    keep_state("prod", "eu-west-1", tmp_path)
+    # Then the next deploy of each region starts from that region's own state
+    swap_in_state("prod", "us-east-1", "us-east-1", tmp_path)
+    assert current.read_text() == '{"resources": ["us"]}'
+    swap_in_state("prod", "eu-west-1", "us-east-1", tmp_path)
+    assert current.read_text() == '{"resources": ["eu"]}'

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devstack.provision import provision
+from devstack.provision import REPLICATED_TYPES, SKIPPED_TYPES, provision
 from infra.cfn import STATEFUL_TEMPLATE, global_table_names, load_template, regional_table_names
 
 PRIMARY, REPLICA = "us-east-1", "eu-west-1"
@@ -116,3 +116,39 @@ def test_single_region_stage_has_no_replica_anywhere(template: dict[str, Any], r
     assert {"UserPoolId", "CursorSecretArn"} <= set(outputs)
     provision(template, stage=STAGE, clients=regions(REPLICA), parameters={"ReplicaRegion": ""})
     assert sorted(regions(REPLICA)("dynamodb").list_tables()["TableNames"]) == sorted(regional_table_names(template))
+
+
+def test_each_regions_media_bucket_is_versioned_and_replicates_to_the_others_with_rtc(
+    template: dict[str, Any], regions: Any
+) -> None:
+    # Given both regions provisioned
+    buckets = {region: provision(template, stage=STAGE, clients=regions(region))["MediaBucket"]
+               for region in (PRIMARY, REPLICA)}
+    for here, there in ((PRIMARY, REPLICA), (REPLICA, PRIMARY)):
+        s3 = regions(here)("s3")
+        # Then each media bucket is versioned (CRR requires it on both sides)
+        assert s3.get_bucket_versioning(Bucket=buckets[here])["Status"] == "Enabled"
+        # And replicates originals and renditions into the other region's bucket (moto 5.2.5 keeps the
+        # rules' ids, priorities and destinations but drops their prefix filters, delete-marker and RTC
+        # settings: tests/unit/test_templates.py checks those in the template)
+        config = s3.get_bucket_replication(Bucket=buckets[here])["ReplicationConfiguration"]
+        assert [(r["ID"], r["Priority"]) for r in config["Rules"]] == [
+            ("replicate-originals", 1), ("replicate-renditions", 2)]
+        for rule in config["Rules"]:
+            assert rule["Destination"]["Bucket"] == f"arn:aws:s3:::{buckets[there]}"
+        # And through this region's own replication role
+        role = config["Role"].rsplit("/", 1)[1]
+        regions(here)("iam").get_role(RoleName=role)
+
+
+def test_every_primary_only_resource_is_materialised_locally_or_skipped_for_a_stated_reason(
+    template: dict[str, Any]
+) -> None:
+    # Given the resources only the primary region's stack creates
+    primary_only = {k: v["Type"] for k, v in template["Resources"].items()
+                    if v.get("Condition") in ("IsPrimaryRegion", "PrimaryWithReplica")}
+    assert primary_only, "the template has global resources"
+    # Then each is either replicated to the other region (so devstack creates its replica there) or
+    # deliberately skipped locally, with the reason
+    for logical_id, rtype in primary_only.items():
+        assert rtype in REPLICATED_TYPES or rtype in SKIPPED_TYPES, logical_id

@@ -43,6 +43,12 @@ def behaviours(dist_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def origins_of(dist_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Origin id -> origin; a conditional origin (``!If [cond, origin, NoValue]``) by its id too."""
+    found = [o["Fn::If"][1] if "Fn::If" in o else o for o in dist_config["Origins"]]
+    return {o["Id"]: o for o in found}
+
+
 def policy_config(template: dict[str, Any]) -> dict[str, Any]:
     return template["Resources"]["SecurityHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
 
@@ -55,11 +61,15 @@ def csp_with(template: dict[str, Any], upload_origin: str) -> str:
     return text.replace("${UploadOrigin}", upload_origin)
 
 
-def deployed_upload_origin(template: dict[str, Any], media_bucket: str) -> str:
-    """``UploadOrigin`` as CloudFormation resolves it for a media bucket name."""
+def deployed_upload_origin(template: dict[str, Any], media_bucket: str, failover_bucket: str = "") -> str:
+    """``UploadOrigin`` as CloudFormation resolves it for the media bucket names (failover: the other region's)."""
     _, variables = policy_config(template)["SecurityHeadersConfig"]["ContentSecurityPolicy"][
         "ContentSecurityPolicy"]["Fn::Sub"]
-    return variables["UploadOrigin"]["Fn::Sub"].replace("${MediaBucketName}", media_bucket)
+    condition, both, one = variables["UploadOrigin"]["Fn::If"]
+    assert condition == "HasMediaFailover"
+    chosen = both if failover_bucket else one
+    return (chosen["Fn::Sub"].replace("${MediaBucketName}", media_bucket)
+            .replace("${FailoverMediaBucketName}", failover_bucket))
 
 
 def spa_function_code(template: dict[str, Any]) -> str:
@@ -90,7 +100,7 @@ def test_edge_template_passes_cfn_lint_without_errors_or_warnings() -> None:
 def test_api_behaviour_goes_to_the_api_origin_uncached_with_every_method(dist_config: dict[str, Any]) -> None:
     # Given the /api/* behaviour and the api origin
     api = behaviours(dist_config)["/api/*"]
-    origins = {o["Id"]: o for o in dist_config["Origins"]}
+    origins = origins_of(dist_config)
     # Then it targets the API Gateway custom origin over HTTPS/TLS 1.2 only, with no origin path
     # (the API Gateway stage is named "api", so /api/... is forwarded unchanged)
     assert api["TargetOriginId"] == "api"
@@ -111,9 +121,10 @@ def test_media_and_default_behaviours_go_to_their_buckets_through_origin_access_
 ) -> None:
     # Given the behaviours and origins
     by_path = behaviours(dist_config)
-    origins = {o["Id"]: o for o in dist_config["Origins"]}
-    # Then /media/* reads the media bucket, the default and /index.html the web bucket
-    assert by_path["/media/*"]["TargetOriginId"] == "media"
+    origins = origins_of(dist_config)
+    # Then /media/* reads the media bucket (in one region; the origin group with two), the default and
+    # /index.html the web bucket
+    assert by_path["/media/*"]["TargetOriginId"]["Fn::If"][2] == "media"
     assert by_path["/*"]["TargetOriginId"] == "web"
     assert by_path["/index.html"]["TargetOriginId"] == "web"
     assert origins["media"]["DomainName"] == {"Fn::Sub": "${MediaBucketName}.s3.${AWS::Region}.amazonaws.com"}
@@ -121,7 +132,7 @@ def test_media_and_default_behaviours_go_to_their_buckets_through_origin_access_
     # And both bucket origins are signed by the SigV4 S3 origin access control (no legacy OAI)
     oac = template["Resources"]["S3OriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
     assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"], oac["SigningProtocol"]) == ("s3", "always", "sigv4")
-    for origin_id in ("media", "web"):
+    for origin_id in ("media", "media-failover", "web"):
         assert origins[origin_id]["OriginAccessControlId"] == {"Fn::GetAtt": ["S3OriginAccessControl", "Id"]}
         assert origins[origin_id]["S3OriginConfig"] == {"OriginAccessIdentity": ""}
         assert "OriginPath" not in origins[origin_id]  # /media/x.jpg -> key media/x.jpg
@@ -310,6 +321,71 @@ def test_both_bucket_policies_deny_plain_http(template: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- outputs
+
+
+# --------------------------------------------------------------------------- several regions
+
+
+def test_media_fails_over_to_the_other_regions_bucket_on_errors_only_with_two_regions(
+    template: dict[str, Any], dist_config: dict[str, Any]
+) -> None:
+    # Given the distribution's origin group for /media/*
+    condition, groups, otherwise = dist_config["OriginGroups"]["Fn::If"]
+    assert (condition, otherwise) == ("HasMediaFailover", {"Ref": "AWS::NoValue"})
+    (group,) = groups["Items"]
+    # Then it tries the primary region's bucket, then the other region's replica, on 403/404/5xx
+    assert [m["OriginId"] for m in group["Members"]["Items"]] == ["media", "media-failover"]
+    assert group["FailoverCriteria"]["StatusCodes"]["Items"] == [403, 404, 500, 502, 503, 504]
+    assert group["FailoverCriteria"]["StatusCodes"]["Quantity"] == 6 and groups["Quantity"] == 1
+    # And the /media/* behaviour targets the group only when there is a second bucket, GET/HEAD only
+    media = behaviours(dist_config)["/media/*"]
+    assert media["TargetOriginId"] == {"Fn::If": ["HasMediaFailover", "media-group", "media"]}
+    assert media["AllowedMethods"] == ["GET", "HEAD"]
+    # And the failover origin is the other bucket in its own region, signed by the same OAC
+    failover = origins_of(dist_config)["media-failover"]
+    assert failover["DomainName"] == {"Fn::Sub": "${FailoverMediaBucketName}.s3.${FailoverRegion}.amazonaws.com"}
+    assert failover["OriginAccessControlId"] == {"Fn::GetAtt": ["S3OriginAccessControl", "Id"]}
+
+
+def test_uploads_may_go_to_either_regions_bucket_with_two_regions(template: dict[str, Any]) -> None:
+    origin = deployed_upload_origin(template, "photoscale-prod-media-1-us-east-1", "photoscale-prod-media-1-eu-west-1")
+    assert origin == ("https://photoscale-prod-media-1-us-east-1.s3.amazonaws.com "
+                      "https://photoscale-prod-media-1-eu-west-1.s3.amazonaws.com")
+
+
+def test_the_failover_buckets_policy_is_the_edge_media_policy_for_its_own_bucket() -> None:
+    # Given the media bucket policy of the edge (primary's bucket) and of media-access.yaml (the other's)
+    edge = load_template(EDGE_TEMPLATE)["Resources"]["MediaBucketPolicy"]["Properties"]
+    replica = load_template(INFRA_DIR / "media-access.yaml")["Resources"]["MediaBucketPolicy"]["Properties"]
+    bucket = "photoscale-${Stage}-media-${AWS::AccountId}-${AWS::Region}"
+    assert replica["Bucket"] == {"Fn::Sub": bucket}
+    # Then, bucket and distribution names aside, they grant and deny exactly the same
+    text = json.dumps(replica["PolicyDocument"]).replace(bucket, "${MediaBucketName}").replace(
+        "${DistributionId}", "${Distribution}")
+    assert json.loads(text) == edge["PolicyDocument"]
+
+
+def test_each_region_routes_the_shared_api_name_by_latency_while_its_health_check_passes() -> None:
+    # Given the per-region routing template
+    routing = load_template(INFRA_DIR / "routing.yaml")
+    resources = routing["Resources"]
+    record = resources["ApiLatencyRecord"]["Properties"]
+    # Then the region's latency record for the shared name is answered only while its health check passes
+    assert record["Region"] == record["SetIdentifier"] == {"Ref": "AWS::Region"}
+    assert record["Name"] == {"Ref": "ApiDomainName"}
+    assert record["HealthCheckId"] == {"Ref": "ApiHealthCheck"}
+    assert record["AliasTarget"]["DNSName"] == {"Fn::GetAtt": ["ApiCustomDomain", "RegionalDomainName"]}
+    # And the health check probes this region's own API at /api/health (not the shared name)
+    check = resources["ApiHealthCheck"]["Properties"]["HealthCheckConfig"]
+    assert check["FullyQualifiedDomainName"] == {"Fn::Sub": "${RestApiId}.execute-api.${AWS::Region}.amazonaws.com"}
+    assert check["ResourcePath"] == {"Fn::Sub": "/${RestApiStage}/health"}
+    assert routing["Parameters"]["RestApiStage"]["Default"] == "api"
+    assert check["Type"] == "HTTPS" and check["EnableSNI"] is True
+    # And the shared name maps /api/* to the same stage, so the edge forwards /api/* unchanged
+    assert resources["ApiBasePathMapping"]["Properties"]["BasePath"] == "api"
+    # And about a minute to fail over: interval x threshold, then the alias's DNS TTL
+    params = routing["Parameters"]
+    assert params["HealthCheckIntervalSeconds"]["Default"] * params["HealthCheckFailureThreshold"]["Default"] == 30
 
 
 def test_outputs_give_the_distribution_id_domain_and_media_base_url(template: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from infra import policies
 from infra.policies import ALLOWED_WILDCARDS, FUNCTIONS, GRANTS, Target, policy, policy_file, write_policies
 
 CONFIG = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
@@ -125,3 +126,31 @@ def test_only_prods_api_function_may_use_the_dax_cluster_and_only_its_own():
     assert "dax:Query" not in grant["Action"] and "dax:Scan" not in grant["Action"]  # no DAX query path
     assert dax_statement("dev", "api_handler") == []
     assert all(dax_statement("prod", f) == [] for f in policies.FUNCTIONS if f != "api_handler")
+
+
+def test_a_multi_region_stage_grants_each_regions_own_resources_and_the_other_regions_originals():
+    # Given a stage serving two regions (one IAM role per function, shared by both regions' copies)
+    target = Target(stage="prod", region="us-east-1", account="123456789012", user_pool_id="us-east-1_AbC",
+                    regions=("us-east-1", "eu-west-1"))
+    document = policies.policy("process_edits", target)
+    by_sid = {s["Sid"]: s["Resource"] for s in document["Statement"]}
+    # Then every global table's replica and every regional copy is granted in both regions
+    assert set(by_sid["Tables"]) == {f"arn:aws:dynamodb:{r}:123456789012:table/photoscale-prod-{name}"
+                                     for r in ("us-east-1", "eu-west-1") for name in ("photos", "counters")}
+    # And the originals of both regions' buckets are readable (an edit here of a photo uploaded there)
+    assert "arn:aws:s3:::photoscale-prod-media-123456789012-eu-west-1/uploads/*" in by_sid["MediaObjects"]
+    assert "arn:aws:s3:::photoscale-prod-media-123456789012-us-east-1/uploads/*" in by_sid["MediaObjects"]
+    # And each region's queue and log group
+    assert by_sid["Consume"] == [f"arn:aws:sqs:{r}:123456789012:photoscale-prod-edits" for r in ("us-east-1", "eu-west-1")]
+    assert len(by_sid["Logs"]) == 4
+    # And the api's identity writes reach the replicated pool in the primary region (same id in both)
+    api = {s["Sid"]: s["Resource"] for s in policies.policy("api_handler", target)["Statement"]}
+    assert api["Identity"] == [f"arn:aws:cognito-idp:{r}:123456789012:userpool/us-east-1_AbC"
+                               for r in ("us-east-1", "eu-west-1")]
+    assert [r.split(":")[3] for r in api["CursorKey"]] == ["us-east-1", "eu-west-1"]
+
+
+def test_one_region_stage_policy_is_unchanged_by_the_regions_list():
+    one = Target(stage="prod", region="eu-west-1", account="123456789012")
+    listed = policies.target_from_config("prod", "eu-west-1", "123456789012", {}, regions=("eu-west-1",))
+    assert policies.policy("api_handler", one) == policies.policy("api_handler", listed)

@@ -492,3 +492,65 @@ def test_plan_for_a_deployment_without_api_or_queues_is_empty() -> None:
     # Given a deployed.json with only a function / When planned / Then nothing is to be done
     deployed = {"resources": [SAMPLE_DEPLOYED["resources"][1]], "schema_version": "2.0"}
     assert plan_post_deploy(deployed) == []
+
+
+# --------------------------------------------------------------------------- multi-region media
+
+
+def test_media_replication_role_reads_only_this_bucket_and_writes_only_replicas_to_the_other(
+    template: dict[str, Any]
+) -> None:
+    # Given the media replication role
+    role = template["Resources"]["MediaReplicationRole"]
+    assert role["Condition"] == "ReplicatesMedia"
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "s3.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    (policy,) = role["Properties"]["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    here = "arn:${AWS::Partition}:s3:::photoscale-${Stage}-media-${AWS::AccountId}-${AWS::Region}"
+    there = "arn:${AWS::Partition}:s3:::photoscale-${Stage}-media-${AWS::AccountId}-${Other}"
+    # Then it reads the replication configuration and object versions of this region's bucket only
+    assert statements["ReadReplicationConfiguration"]["Resource"] == {"Fn::Sub": here}
+    assert [r["Fn::Sub"] for r in statements["ReadSourceVersions"]["Resource"]] == [f"{here}/uploads/*", f"{here}/media/*"]
+    # And writes replicas (objects, deletes, tags) into the other region's bucket, replicated prefixes only
+    assert set(statements["WriteReplicas"]["Action"]) == {"s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"}
+    assert [r["Fn::Sub"][0] for r in statements["WriteReplicas"]["Resource"]] == [f"{there}/uploads/*", f"{there}/media/*"]
+    for statement in statements.values():
+        assert statement["Effect"] == "Allow" and "*" not in statement["Action"]
+
+
+def test_media_bucket_replicates_to_the_other_regions_bucket_only_when_there_is_one(template: dict[str, Any]) -> None:
+    props = template["Resources"]["MediaBucket"]["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    condition, config, otherwise = props["ReplicationConfiguration"]["Fn::If"]
+    assert (condition, otherwise) == ("ReplicatesMedia", {"Ref": "AWS::NoValue"})
+    assert template["Conditions"]["ReplicatesMedia"] == {
+        "Fn::And": [{"Condition": "HasReplicaRegion"}, {"Fn::Equals": [{"Ref": "ReplicateMedia"}, "true"]}]}
+    for rule in config["Rules"]:
+        destination = rule["Destination"]
+        # The other region: the replica seen from the primary, the primary seen from the replica
+        assert destination["Bucket"]["Fn::Sub"][1] == {
+            "Other": {"Fn::If": ["IsPrimaryRegion", {"Ref": "ReplicaRegion"}, {"Ref": "PrimaryRegion"}]}}
+        assert destination["ReplicationTime"] == {"Status": "Enabled", "Time": {"Minutes": 15}}
+        assert destination["Metrics"] == {"Status": "Enabled", "EventThreshold": {"Minutes": 15}}
+    # And old versions do not outlive an erasure by more than a day
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+
+
+def test_global_identity_and_secret_are_created_by_the_primary_and_replicated(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    # The cursor key: one secret replicated to the other region (same name and value)
+    secret = resources["CursorSecret"]
+    assert secret["Condition"] == "IsPrimaryRegion"
+    assert secret["Properties"]["ReplicaRegions"] == {
+        "Fn::If": ["HasReplicaRegion", [{"Region": {"Ref": "ReplicaRegion"}}], {"Ref": "AWS::NoValue"}]}
+    # The user pool: multi-region issuer, a replica in the other region, one app client
+    assert resources["UserPool"]["Condition"] == resources["UserPoolClient"]["Condition"] == "IsPrimaryRegion"
+    assert resources["UserPool"]["Properties"]["IssuerConfiguration"] == {"Type": "UPDATED"}
+    replica = resources["UserPoolReplica"]
+    assert replica["Condition"] == "PrimaryWithReplica"
+    assert replica["Properties"] == {"UserPoolId": {"Ref": "UserPool"}, "RegionName": {"Ref": "ReplicaRegion"}}
+    # And the trusted issuer is the multi-region one, named after the primary region
+    assert template["Outputs"]["UserPoolIssuer"]["Value"] == {
+        "Fn::Sub": "https://issuer-cognito-idp.${PrimaryRegion}.amazonaws.com/${UserPool}"}
