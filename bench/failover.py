@@ -165,6 +165,7 @@ class Drill:
         self.acked_follows: set[tuple[str, str]] = set()
         self.acked_likes: set[tuple[str, str]] = set()
         self.photos: dict[str, str] = {}
+        self.owners: dict[str, str] = {}
         self.pending: dict[str, list[tuple]] = {}
         self.image = tiny_jpeg()
         self.tick = 0
@@ -223,6 +224,7 @@ class Drill:
             return None
         photo_id = body["photo"]["id"]
         self.photos[photo_id] = created.headers.get(REGION_HEADER) or "?"
+        self.owners[photo_id] = user.name
         user.photo = photo_id
         return photo_id
 
@@ -395,8 +397,23 @@ class Drill:
             for photo_id in sorted(self.photos):
                 if not self._photo_visible(region, photos, photo_id):
                     absent.append(f"photo {photo_id}")
+                if not self._original_kept(region, photo_id):
+                    absent.append(f"original {photo_id}")
             missing[region] = absent
         return missing
+
+    def _original_kept(self, region: str, photo_id: str) -> bool:
+        """The uploaded original is in this region's bucket (an edit processed here needs it)."""
+        from chalicelib import keys
+
+        s3 = boto3.client("s3", endpoint_url=self.stack.aws_endpoint, region_name=region,
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        try:
+            s3.head_object(Bucket=self.stack.regions[region].outputs["MediaBucket"],
+                           Key=keys.upload_key(self.owners[photo_id], photo_id))
+        except Exception:  # noqa: BLE001
+            return False
+        return True
 
     def _photo_visible(self, region: str, table: str, photo_id: str) -> bool:
         runtime = self.stack.regions[region]
