@@ -114,14 +114,21 @@ class DrillResult:
 
     @property
     def switch(self) -> tuple[float | None, float | None]:
-        """(first failed request after the region went down, first success via the other region after it)."""
+        """(first failed request after the region went down, first success via the other region for a
+        client near the failed one sent after the last failure of the outage), in epoch seconds.
+
+        Safe requests are retried by the edge and succeed at once; the others fail until the edge's
+        health check has seen the region down, so the switch ends after the last failure. With no
+        failure at all, the switch starts when the region went down.
+        """
         if self.down_at is None:
             return None, None
-        down = [c for c in self.during("down")]
+        down = self.during("down")
         failures = [c.started for c in down if c.failed]
         start = min(failures) if failures else self.down_at
+        settled = max(failures) if failures else self.down_at
         successes = [c.ended for c in down
-                     if c.ok and c.region == SECONDARY and c.client_region == PRIMARY and c.started >= start]
+                     if c.ok and c.region == SECONDARY and c.client_region == PRIMARY and c.started >= settled]
         return start, (min(successes) if successes else None)
 
     @property
@@ -169,6 +176,7 @@ class Drill:
         self.pending: dict[str, list[tuple]] = {}
         self.image = tiny_jpeg()
         self.tick = 0
+        self.started_at = time.time()
 
     # -- HTTP ----------------------------------------------------------------------------------------
     def call(self, user: User, method: str, route: str, path: str, *, auth: bool = True,
@@ -361,9 +369,11 @@ class Drill:
 
     # -- convergence and checks ----------------------------------------------------------------------
     def replication_status(self) -> dict[str, Any]:
+        """The replicator's status, lag over this run's changes only."""
         if not self.stack.replicator_url:
             return {"lag_ms": {"p50": 0.0, "p99": 0.0, "count": 0}, "backlog": 0}
-        with urllib.request.urlopen(self.stack.replicator_url + "/status", timeout=5) as response:
+        url = f"{self.stack.replicator_url}/status?since={self.started_at}"
+        with urllib.request.urlopen(url, timeout=5) as response:
             return json.loads(response.read())
 
     def wait_replicated(self) -> None:
@@ -416,26 +426,30 @@ class Drill:
         return True
 
     def _photo_visible(self, region: str, table: str, photo_id: str) -> bool:
-        runtime = self.stack.regions[region]
-        try:
-            with urllib.request.urlopen(f"{runtime.api_url}/photos/{photo_id}", timeout=10) as response:
-                view = json.loads(response.read())
-        except OSError:
+        """The photo is ready in this region's table and its renditions are in this region's bucket.
+
+        Read from the table itself (consistent read), not through the region's API: its reads go
+        through that region's DAX, which replicated writes bypass (see ``_wait_for_backlog``).
+        """
+        item = self._ddb(region).get_item(TableName=table, Key={"photo_id": {"S": photo_id}},
+                                          ConsistentRead=True).get("Item")
+        if item is None or item.get("status", {}).get("S") != "ready":
             return False
-        if view.get("status") != "ready":
-            return False
+        granted = self.stack.regions.get(self.photos.get(photo_id), self.stack.primary)
+        view = _get_json(f"{granted.api_url}/photos/{photo_id}") or {}
+        urls = [u for u in json.dumps(view).split('"') if u.startswith("/media/")]
         s3 = boto3.client("s3", endpoint_url=self.stack.aws_endpoint, region_name=region,
                           aws_access_key_id="testing", aws_secret_access_key="testing")
-        urls = [u for u in json.dumps(view).split('"') if u.startswith("/media/")]
         for url in urls:
             try:
-                s3.head_object(Bucket=runtime.outputs["MediaBucket"], Key=url[1:].split("?")[0])
+                s3.head_object(Bucket=self.stack.regions[region].outputs["MediaBucket"], Key=url[1:].split("?")[0])
             except Exception:  # noqa: BLE001 - not (yet) in this region's bucket
                 return False
         return bool(urls)
 
-    def reconcile(self, timeout: float = 30.0) -> None:
-        """Ask the primary for a full reconciliation and wait until its counters agree with the edges."""
+    def reconcile(self, timeout: float = 80.0) -> None:
+        """Ask the primary for a full reconciliation and wait until every region's API shows counts that
+        agree with the edges (bounded by the read caches: the counter cache's 10 s and DAX's 60 s record TTL)."""
         sqs = boto3.client("sqs", endpoint_url=self.stack.aws_endpoint, region_name=PRIMARY,
                            aws_access_key_id="testing", aws_secret_access_key="testing")
         sqs.send_message(QueueUrl=self.stack.regions[PRIMARY].outputs["FanoutQueueUrl"],
@@ -520,10 +534,15 @@ def main(argv: list[str] | None = None) -> int:
 
     log_dir = Path(tempfile.mkdtemp(prefix="failover-stack-"))
     results = {}
+    details = {}
     with LocalStack(drill_stack_config(log_dir)) as stack:
         for name, fail in (("baseline", False), ("drill", True)):
             drill = Drill(stack, users_per_region=args.users_per_region, rounds_down=args.rounds_down, fail=fail)
-            results[name] = summary(drill.run())
+            result = drill.run()
+            results[name] = summary(result)
+            details[name] = {"missing": result.missing, "counts_wrong": result.counts_wrong,
+                             "failed": [asdict(c) for c in result.calls if c.failed],
+                             "not_served_by_survivor": [asdict(c) for c in result.served_elsewhere_after_switch]}
     base, run = results["baseline"], results["drill"]
     print(f"failover drill: {PRIMARY} down under steady traffic, then back (two regions, one machine; "
           f"stack logs {log_dir})")
@@ -532,7 +551,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:<36}{str(base[key]):>12}{str(run[key]):>12}{_ratio(run[key], base[key]):>12}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({"summary": results, "details": details}, indent=2))
+    for name, detail in details.items():
+        for what in ("missing", "counts_wrong"):
+            problems = {region: items for region, items in detail[what].items() if items}
+            if problems:
+                print(f"{name}: {what}: {problems}")
     return 0 if run["acked_writes_missing"] == 0 else 1
 
 

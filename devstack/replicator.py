@@ -18,8 +18,8 @@ Streams do work), so ``make run`` runs this process beside the regions:
   (Secrets Manager replica regions keep one value everywhere).
 - **Cognito**: configures the replica stand-in inside the embedded AWS (:mod:`devstack.cognito_replica`).
 
-``GET /status`` on ``--port`` reports the replication lag (p50/p99 of write-to-apply time, ms) and
-the backlog; ``python -m devstack.chaos status`` and ``bench/failover.py`` read it. Dev-only.
+``GET /status[?since=<epoch s>]`` on ``--port`` reports the replication lag (p50/p99 of
+write-to-apply time, ms, over the changes applied since then) and the backlog; ``python -m devstack.chaos status`` and ``bench/failover.py`` read it. Dev-only.
 """
 from __future__ import annotations
 
@@ -123,6 +123,8 @@ class Replication:
     _echoes: Counter = field(default_factory=Counter)
     outbox: dict[str, deque] = field(default_factory=dict)
     lags_ms: list[float] = field(default_factory=list)
+    #: When each of ``lags_ms`` was applied (epoch s), for lag figures over a window.
+    applied_times: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.outbox = {r: deque() for r in self.regions}
@@ -176,6 +178,7 @@ class Replication:
         self.outbox[target].popleft()
         key = (target, *change.item)
         self._applied_at[key] = now
+        self.applied_times.append(now)
         self._queued[key] -= 1
         if self._queued[key] <= 0:
             del self._queued[key]
@@ -403,9 +406,10 @@ class Replicator:
                 self.errors += 1
                 logger.warning("bucket sync failed", exc_info=True)
 
-    def status(self) -> dict:
+    def status(self, since: float = 0.0) -> dict:
+        """Lag percentiles over the changes applied since ``since`` (epoch s; 0: all), backlog, state."""
         with self._lock:
-            lags = list(self.core.lags_ms)
+            lags = [lag for lag, at in zip(self.core.lags_ms, self.core.applied_times) if at >= since]
             backlog_items = self.core.backlog
         objects = self.copier.backlog if self.copier else 0
         return {
@@ -425,10 +429,16 @@ class Replicator:
 def _status_server(host: str, port: int, replicator: Replicator) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
-            if self.path.rstrip("/") != "/status":
+            path, _, query = self.path.partition("?")
+            if path.rstrip("/") != "/status":
                 self.send_error(404)
                 return
-            body = json.dumps(replicator.status()).encode()
+            since = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("since", "0")
+            try:
+                body = json.dumps(replicator.status(float(since))).encode()
+            except ValueError:
+                self.send_error(400, "since must be a number (epoch seconds)")
+                return
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

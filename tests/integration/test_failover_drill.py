@@ -15,7 +15,8 @@ import pytest
 from bench.failover import PRIMARY, SECONDARY, Drill, DrillResult, drill_stack_config
 from devstack.stack import LocalStack
 
-pytestmark = pytest.mark.integration
+# One worker runs the whole module (make test: --dist loadgroup), so the two-region stack starts once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("failover-drill")]
 
 
 @pytest.fixture(scope="module")
