@@ -23,6 +23,7 @@ from typing import Any
 
 from chalicelib import aws, ddb, keys
 from chalicelib.observability import logger, metrics
+from chalicelib.repositories import likes as like_edges
 from chalicelib.repositories import photos as records
 from chalicelib.repositories.photos import Photo
 from chalicelib.settings import get_settings
@@ -104,6 +105,7 @@ def run(job: dict) -> list[str]:
 def purge_photo(photo_id: str, owner: str) -> None:
     """Remove the original and every rendition version, then the ``deleting`` record (idempotent)."""
     delete_objects(owner, photo_id)
+    like_edges.forget_photo(photo_id)
     records.delete_if_deleting(photo_id)  # False: deleted already (a redelivery), or not ``deleting``: leave it
     metrics.add_metric(name="PhotosPurged", unit="Count", value=1)
 

@@ -170,6 +170,7 @@ def _photos(username: str) -> bool:
             photo_records.start_deleting(photo, now_iso())  # gone from feeds and listings; uncounted once
         cleanup.delete_objects(photo.owner, photo.photo_id)
         paths += cleanup.cdn_paths(photo.renditions)
+        likes.forget_photo(photo.photo_id)  # others' likes of it: their edges and the likers mirror
         accounts.delete_counters(LIKES, photo.photo_id, counters.regions(), counters.shard_count(LIKES, photo.photo_id))
     if paths:
         cleanup.invalidate(sorted(paths))

@@ -46,6 +46,7 @@ API_RUNBOOK = "api-errors-and-latency.md"
 DLQ_RUNBOOK = "dlq.md"
 PHOTO_RUNBOOK = "photo-stuck-or-failed.md"
 THROTTLING_RUNBOOK = "throttling.md"
+FAILOVER_RUNBOOK = "region-failover.md"
 
 # Error-rate alarm per decorator kind: the share of failed invocations (%) that pages, and the runbook
 # it opens. An authorizer answers a refused token by raising Unauthorized (API Gateway's 401 contract),
@@ -55,6 +56,7 @@ ERROR_RATE_POLICY: dict[str, tuple[int, str]] = {
     "route": (1, API_RUNBOOK),
     "authorizer": (30, API_RUNBOOK),
     "on_sqs_message": (5, DLQ_RUNBOOK),
+    "schedule": (1, FAILOVER_RUNBOOK),  # the counter reconciliation (docs/multi-region.md)
 }
 # Workers whose failures leave a photo stuck or failed open the photo runbook instead.
 ERROR_RUNBOOK_BY_FUNCTION: dict[str, str] = {
