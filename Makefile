@@ -22,7 +22,7 @@ run: install web
 	$(PY) -m devstack.run
 
 test: install web package-venv
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadgroup  # loadgroup: the failover drill's tests share one worker (and one two-region stack)
 
 test-fast: install
 	$(PY) -m pytest tests/unit tests/functional

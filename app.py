@@ -7,10 +7,10 @@ under the API Gateway stage ``api``, so CloudFront's ``/api/*`` behaviour reache
 from __future__ import annotations
 
 from aws_lambda_powertools.logging import correlation_paths
-from chalice import Chalice, ConvertToMiddleware
+from chalice import Chalice, ConvertToMiddleware, Rate
 from chalice.app import AuthResponse
 
-from chalicelib import auth, erasure, export, feed, follows, health, http, likes, photos, quotas, users
+from chalicelib import auth, erasure, export, feed, follows, health, http, likes, photos, quotas, regions, users
 from chalicelib.errors import Unauthorized
 from chalicelib.observability import logger, metrics
 from chalicelib.schemas import CaptionUpdate, Confirm, DeleteAccount, LogIn, LogOut, NewPhoto, ProfileUpdate, Refresh, SignUp
@@ -24,6 +24,7 @@ app.register_middleware(
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 app.register_middleware(http.error_middleware, "http")
 app.register_middleware(http.path_parameter_middleware, "http")
+app.register_middleware(regions.middleware, "http")  # a write away from the caller's home region is forwarded
 
 
 # ----- Start of event handlers ------------------------------------------------------------
@@ -239,6 +240,12 @@ def aggregate_counters(event):
     from chalicelib import aggregator  # this region's counter totals from the shards' changes
 
     return aggregator.handle_stream(event.to_dict(), event.context)
+@app.schedule(Rate(15, unit=Rate.MINUTES))
+def reconcile_counters(event):
+    """Recount suspect counters, then a page of all counters, from their edges (primary region only)."""
+    from chalicelib import reconcile
+
+    return reconcile.run()
 
 
 # ----- End of event handlers --------------------------------------------------------------

@@ -91,7 +91,7 @@ def serve_stack(state_file: Path, log_dir: Path) -> int:
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     parent = os.getppid()
-    stack = LocalStack(StackConfig.ephemeral(log_dir=log_dir, extra_env=dict(OPEN_QUOTAS)))
+    stack = LocalStack(StackConfig.ephemeral(regions=("us-east-1",), log_dir=log_dir, extra_env=dict(OPEN_QUOTAS)))
     stack.start()
     try:
         tmp = state_file.with_suffix(".tmp")

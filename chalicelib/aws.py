@@ -69,6 +69,13 @@ def client(service: str, region: str | None = None) -> Any:
     return found
 
 
+def identity_writer() -> Any:
+    """The cognito-idp client of the primary region: every write to the user pool (sign-up,
+    confirmation, password change, disabling or deleting a user) goes to the primary pool, the only
+    writable copy (Cognito replicas are read-only). Log-in and refresh use :func:`client`'s."""
+    return client("cognito-idp", region=get_settings().primary_region)
+
+
 #: Error codes, of any service, of a request refused for a passing reason (throttled, unavailable,
 #: failing inside AWS): sending it again later may succeed. DynamoDB's own are in ``chalicelib.ddb``.
 TRANSIENT_CODES = frozenset({

@@ -136,3 +136,9 @@ class ServiceUnavailable(PhotoscaleError):
     """A dependency is down or throttling; the client may retry."""
 
     status, code = 503, "service_unavailable"
+
+
+class PrimaryRegionUnavailable(ServiceUnavailable):
+    """An identity write (sign-up, confirmation, password change) needs the primary region, which is down."""
+
+    code = "primary_region_unavailable"

@@ -58,6 +58,7 @@ RUNNING, COMPLETE = "running", "done"
 
 def handle_fanout(event: dict, context: Any) -> dict:
     """SQS batch of ``photo_ready`` / ``fanout_continue`` / ``follow_backfill`` / ``unfollow_cleanup``
+    (and the workers' other jobs: ``erase_account``, ``export_account``, ``reconcile_counters``)
     messages; failures retry per message."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
@@ -85,6 +86,10 @@ def _fanout_record(record) -> None:
         from chalicelib import export
 
         export.build(message["user"], message["job"])
+    elif kind == "reconcile_counters":  # on-demand reconciliation (the drill); a no-op outside the primary
+        from chalicelib import reconcile
+
+        logger.info("reconciliation run", extra=reconcile.run(full=bool(message.get("full", True))))
     else:
         logger.warning("ignoring unknown fan-out message", extra={"type": kind})
 

@@ -3,11 +3,16 @@
 Every error leaves the API as ``{"error": {"code", "message"[, "details"]}}``: domain errors from
 :mod:`chalicelib.errors`, request validation failures, malformed JSON, and Chalice's own error
 responses (which this middleware rewrites into the same shape).
+
+Every response the app produces, success or error, names the region that served it in
+``X-Photoscale-Region`` (set here and nowhere else), so clients, the drill and support can see
+where a request landed after latency routing and failover.
 """
 from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from typing import Any, TypeVar
 
@@ -34,6 +39,9 @@ _CHALICE_ERROR_CODES = {
 
 T = TypeVar("T")
 
+#: The response header naming the region that served the request (multi-region contract, issue 10).
+REGION_HEADER = "X-Photoscale-Region"
+
 #: Largest request body any route takes (the longest caption, escaped, fits ten times over).
 MAX_BODY_BYTES = 64 * 1024
 #: Deepest nesting of arrays and objects any route's body needs (edits are two levels deep).
@@ -56,8 +64,20 @@ def no_content() -> Response:
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
 
 
+def serving_region() -> str:
+    """The region this function runs in (Lambda sets ``AWS_REGION``; read per call, never cached)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+
+
 def error_middleware(event, get_response):
-    """Chalice ``http`` middleware: map domain errors and normalise Chalice's error bodies."""
+    """Chalice ``http`` middleware: map domain errors, normalise Chalice's error bodies, and name the
+    serving region on every response (:data:`REGION_HEADER`)."""
+    response = _mapped_response(event, get_response)
+    response.headers[REGION_HEADER] = serving_region()
+    return response
+
+
+def _mapped_response(event, get_response):
     try:
         response = get_response(event)
     except PhotoscaleError as exc:

@@ -2,12 +2,19 @@
 
 Wraps the ``cognito-idp`` client: sign-up, confirmation, password login, refresh, sign-out. Every
 Cognito error code that a client can cause maps to one domain error; anything else propagates.
+
+Writes to the pool go to the primary region's pool (:func:`chalicelib.aws.identity_writer`), the one
+writable copy; when it cannot be reached (connection failure, 5xx, throttling after retries) they
+answer 503 ``primary_region_unavailable``. Log-in, refresh and sign-out use this region's pool, so
+they keep working while the primary region is down.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import aws, errors
 from chalicelib.settings import get_settings
@@ -55,18 +62,41 @@ def _idp():
     return aws.client("cognito-idp")
 
 
-def sign_up(username: str, email: str, password: str) -> bool:
-    """Create the account; returns whether it is already confirmed (stage setting)."""
-    settings = get_settings()
+T = TypeVar("T")
+
+#: Seconds a client is told to wait before retrying an identity write during a primary outage.
+PRIMARY_RETRY_AFTER_SECONDS = 30
+
+
+def _on_primary(write: Callable[..., T]) -> T:
+    """Run ``write(client)`` against the primary pool; its transient failure is the primary's outage."""
     try:
-        _idp().sign_up(
-            ClientId=settings.user_pool_client_id,
+        return write(aws.identity_writer())
+    except (ClientError, BotoCoreError) as exc:
+        if aws.is_transient(exc):
+            raise errors.PrimaryRegionUnavailable(
+                f"Account changes need the primary region ({get_settings().primary_region}), which is "
+                "unavailable; signing in and everything else keep working.",
+                retry_after=PRIMARY_RETRY_AFTER_SECONDS) from exc
+        raise
+
+
+def sign_up(username: str, email: str, password: str) -> bool:
+    """Create the account in the primary pool; returns whether it is already confirmed (stage setting)."""
+    settings = get_settings()
+
+    def write(idp) -> None:
+        idp.sign_up(
+            ClientId=settings.primary_user_pool_client_id,
             Username=username,
             Password=password,
             UserAttributes=[{"Name": "email", "Value": email}],
         )
         if settings.auto_confirm_signup:
-            _idp().admin_confirm_sign_up(UserPoolId=settings.user_pool_id, Username=username)
+            idp.admin_confirm_sign_up(UserPoolId=settings.primary_user_pool_id, Username=username)
+
+    try:
+        _on_primary(write)
     except ClientError as exc:
         message = "That username is taken." if "UsernameExists" in str(exc) else None
         raise _translate(exc, message) from exc
@@ -74,10 +104,9 @@ def sign_up(username: str, email: str, password: str) -> bool:
 
 
 def confirm_sign_up(username: str, code: str) -> None:
+    client_id = get_settings().primary_user_pool_client_id
     try:
-        _idp().confirm_sign_up(
-            ClientId=get_settings().user_pool_client_id, Username=username, ConfirmationCode=code
-        )
+        _on_primary(lambda idp: idp.confirm_sign_up(ClientId=client_id, Username=username, ConfirmationCode=code))
     except ClientError as exc:
         raise _translate(exc) from exc
 
@@ -142,18 +171,20 @@ def _token_set(result: dict) -> TokenSet:
 
 
 def disable_user(username: str) -> None:
-    """No new sign-in or refresh for the user (``AdminDisableUser``); an absent user is fine."""
+    """No new sign-in or refresh for the user (``AdminDisableUser`` on the primary pool); an absent user is fine."""
+    pool_id = get_settings().primary_user_pool_id
     try:
-        _idp().admin_disable_user(UserPoolId=get_settings().user_pool_id, Username=username)
+        _on_primary(lambda idp: idp.admin_disable_user(UserPoolId=pool_id, Username=username))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "UserNotFoundException":
             raise
 
 
 def delete_user(username: str) -> None:
-    """Remove the user from the pool (``AdminDeleteUser``); already gone is fine (idempotent)."""
+    """Remove the user from the primary pool (``AdminDeleteUser``); already gone is fine (idempotent)."""
+    pool_id = get_settings().primary_user_pool_id
     try:
-        _idp().admin_delete_user(UserPoolId=get_settings().user_pool_id, Username=username)
+        _on_primary(lambda idp: idp.admin_delete_user(UserPoolId=pool_id, Username=username))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "UserNotFoundException":
             raise

@@ -206,3 +206,40 @@ def feed_sort_key(created_at: str, photo_id: str) -> str:
 def fanout_job_id(photo_id: str) -> str:
     """JobsTable item holding a fan-out's checkpoint, so a crashed fan-out resumes where it stopped."""
     return f"fanout#{photo_id}"
+
+
+# --- multi-region reconciliation -------------------------------------------------------------------
+
+SUSPECT_PARTITIONS = 4
+
+
+def suspect_pk(kind: str, entity: str) -> str:
+    """GraphTable partition listing counters to reconcile first (global: noted in any region)."""
+    return f"suspects#{stable_shard(f'{kind}#{entity}', SUSPECT_PARTITIONS)}"
+
+
+def suspect_sk(kind: str, entity: str) -> str:
+    return f"{kind}#{entity}"
+
+
+def parse_counter_item_id(counter_id: str) -> tuple[str, str] | None:
+    """``(kind, entity)`` of a counter shard or meta item id (``{kind}#{entity}#{region}#{n}`` or
+    ``{kind}#{entity}#meta``); None for anything else."""
+    parts = counter_id.split("#")
+    if len(parts) == 4 and parts[3].isdigit():
+        return parts[0], parts[1]
+    if len(parts) == 3 and parts[2] == "meta":
+        return parts[0], parts[1]
+    return None
+
+
+RECONCILE_JOB_ID = "reconcile#counters"
+
+
+def original_locations(this_region: str, this_bucket: str, original_region: str | None,
+                       original_bucket: str | None) -> list[tuple[str, str]]:
+    """Where to read a photo's original, in order: ``(region, bucket)`` here first (replicated, or
+    uploaded here), then the bucket it was uploaded to in its own region, if that is elsewhere."""
+    here = (this_region, this_bucket)
+    recorded = (original_region or this_region, original_bucket or this_bucket)
+    return [here] if recorded == here else [here, recorded]

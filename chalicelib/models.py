@@ -37,6 +37,8 @@ class UserRecord(_Table):
     display_name = UnicodeAttribute(null=True)
     bio = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+    #: The region that served the sign-up: it takes the user's writes while healthy (``chalicelib.regions``).
+    home_region = UnicodeAttribute(null=True)
 
 
 class RevokedTokenRecord(_Table):
@@ -124,6 +126,8 @@ class PhotoRecord(_Table):
     pending_edits = UnicodeSetAttribute(null=True)
     correlation_id = UnicodeAttribute(null=True)
     applied_edits = UnicodeAttribute(null=True)  # JSON: the edits the current version was rendered with
+    original_region = UnicodeAttribute(null=True)  # the region whose media bucket received the original
+    original_bucket = UnicodeAttribute(null=True)
 
 
 def bound(model: type[_Table]) -> type[_Table]:

@@ -111,6 +111,8 @@ def create_photo(owner: str, content_type: str, size: int, caption: str | None) 
         created_at=created_at,
         correlation_id=logger.get_correlation_id(),
         expires_at=lifecycle.pending_expires_at(time.time(), settings.upload_url_expiry_seconds),
+        original_region=settings.region,
+        original_bucket=settings.media_bucket,
     )
     records.create(record)
     upload = aws.client("s3").generate_presigned_post(

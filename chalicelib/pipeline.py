@@ -105,6 +105,10 @@ def process_upload(upload: dict) -> str:
     if record.owner != owner:
         logger.warning("upload key owner mismatch", extra={"photo_id": photo_id, "owner": owner})
         return "ignored"
+    settings = get_settings()
+    if record.original_region and record.original_region != settings.region:
+        # a copy replicated from the region that granted the upload: that region processes it (once)
+        return "processed-in-home-region"
     if record.status == DELETING:  # the cleanup may have run before this upload landed
         aws.client("s3").delete_object(Bucket=upload["bucket"], Key=upload["key"])
         return "photo-deleted"
@@ -114,7 +118,6 @@ def process_upload(upload: dict) -> str:
         if record.status == READY:
             _announce_ready(record)  # the fan-out may not have been sent before a crash
         return "already-processed"
-    settings = get_settings()
     s3 = aws.client("s3")
     head = s3.head_object(Bucket=upload["bucket"], Key=upload["key"])
     if head["ContentLength"] > settings.max_upload_bytes:
@@ -159,12 +162,8 @@ def process_edit(job: dict) -> str:
         return _record_edit_error(record, "Edit discarded: the photo changed since the version it was based on.",
                                   "stale")
     settings = get_settings()
-    s3 = aws.client("s3")
     try:
-        # Edits start from the exact original that was processed: a re-used upload authorisation
-        # could have replaced the object since, and those bytes were never checked.
-        original = s3.get_object(Bucket=settings.media_bucket, Key=keys.upload_key(record.owner, record.photo_id),
-                                 IfMatch=record.original_etag or "*")
+        original = _read_original(record)
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("PreconditionFailed", "412", "NoSuchKey"):
             raise
@@ -195,6 +194,29 @@ def process_edit(job: dict) -> str:
         cleanup.queue_invalidation(cleanup.cdn_paths(old_renditions))
     metrics.add_metric(name="PhotoEditsApplied", unit="Count", value=1)
     return "applied"
+
+
+def _read_original(record: Photo) -> dict:
+    """The photo's original as processed: from this region's bucket, or (not replicated here yet)
+    from the bucket it was uploaded to, through a client of that region.
+
+    Edits start from the exact original that was processed: a re-used upload authorisation could
+    have replaced the object since, and those bytes were never checked (``IfMatch``).
+    """
+    settings = get_settings()
+    key = keys.upload_key(record.owner, record.photo_id)
+    locations = keys.original_locations(settings.region, settings.media_bucket, record.original_region,
+                                        record.original_bucket)
+    for n, (region, bucket) in enumerate(locations):
+        try:
+            return aws.client("s3", region=region).get_object(Bucket=bucket, Key=key,
+                                                              IfMatch=record.original_etag or "*")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "NoSuchKey" or n == len(locations) - 1:
+                raise
+            logger.info("original not replicated here yet: reading it from its region",
+                        extra={"photo_id": record.photo_id, "region": locations[-1][0]})
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _record_edit_error(record: Photo, message: str, outcome: str) -> str:

@@ -66,6 +66,22 @@ class Settings:
     dax_timeout: float = 0.5
     #: How long the cache tier is skipped after a failure before one request tries it again.
     dax_retry_seconds: float = 10.0
+    # --- multi-region (the contract of issue 10, docs/multi-region.md) ---
+    #: The identity primary (Cognito writes) and the one region running global-only jobs.
+    primary_region: str = ""
+    #: The primary pool and its app client (identity writes); default: this region's.
+    primary_user_pool_id: str = ""
+    primary_user_pool_client_id: str = ""
+    #: The authorizer's allow-list: issuer URL -> app client id (default: this region's pool only).
+    trusted_issuers: dict[str, str] = field(default_factory=dict)
+    #: region -> base URL of that region's API (home-region forwarding, cross-region health).
+    region_api_urls: dict[str, str] = field(default_factory=dict)
+    #: region -> that region's media bucket (default: this region's ``MEDIA_BUCKET`` only).
+    media_buckets: dict[str, str] = field(default_factory=dict)
+    #: Timeout of a forwarded request to another region's API, seconds (connect and read each).
+    forward_timeout: float = 3.0
+    #: How long another region's health (its ``/api/health`` answer) is trusted, seconds.
+    region_health_ttl: float = 5.0
 
     @property
     def cognito_issuer(self) -> str:
@@ -75,8 +91,28 @@ class Settings:
     @property
     def jwks_url(self) -> str:
         """Where the pool publishes its signing keys: AWS's issuer URL, or the endpoint override."""
-        base = self.aws_endpoint or f"https://cognito-idp.{self.region}.amazonaws.com"
-        return f"{base.rstrip('/')}/{self.user_pool_id}/.well-known/jwks.json"
+        return self.jwks_url_of(self.cognito_issuer)
+
+    def jwks_url_of(self, issuer: str) -> str:
+        """The key set of a trusted ``issuer``: ``{issuer}/.well-known/jwks.json`` in AWS; with an
+        endpoint override (the local embedded AWS), ``{endpoint}/{pool id}/.well-known/jwks.json``."""
+        if self.aws_endpoint:
+            return f"{self.aws_endpoint.rstrip('/')}/{issuer.rstrip('/').rsplit('/', 1)[-1]}/.well-known/jwks.json"
+        return f"{issuer.rstrip('/')}/.well-known/jwks.json"
+
+    @property
+    def serving_regions(self) -> tuple[str, ...]:
+        """Every region serving the stage, primary first (just this one when unset)."""
+        return self.active_regions or (self.region,)
+
+    @property
+    def is_primary(self) -> bool:
+        """Whether this function runs in the primary region (identity writes, global-only jobs)."""
+        return self.region == self.primary_region
+
+    def media_bucket_of(self, region: str | None) -> str:
+        """The media bucket of ``region`` (this region's for None or an unknown region)."""
+        return self.media_buckets.get(region or self.region) or self.media_bucket
 
 
 _REQUIRED = {
@@ -108,7 +144,8 @@ _INTEGERS = {
 }
 
 _FLOATS = {"aws_connect_timeout": "AWS_CONNECT_TIMEOUT", "aws_read_timeout": "AWS_READ_TIMEOUT",
-           "dax_timeout": "DAX_TIMEOUT", "dax_retry_seconds": "DAX_RETRY_SECONDS"}
+           "dax_timeout": "DAX_TIMEOUT", "dax_retry_seconds": "DAX_RETRY_SECONDS",
+           "forward_timeout": "FORWARD_TIMEOUT", "region_health_ttl": "REGION_HEALTH_TTL"}
 
 
 def event_source_queue(variable: str) -> str:
@@ -159,6 +196,7 @@ def load_settings(environ: dict[str, str] | os._Environ[str]) -> Settings:
                 values[attr] = float(environ[name])
             except ValueError:
                 problems.append(f"{name} must be a number, got {environ[name]!r}")
+    multi_region = _multi_region(environ, region or "", values, problems)
     from chalicelib import quotas
 
     try:
@@ -179,10 +217,58 @@ def load_settings(environ: dict[str, str] | os._Environ[str]) -> Settings:
         or f"photoscale/{environ.get('PHOTOSCALE_STAGE', 'local')}/exports-signing-key",
         client_ip_header=environ.get("CLIENT_IP_HEADER", "").strip() or None,
         dax_endpoint=environ.get("DAX_ENDPOINT", "").strip() or None,
-        active_regions=tuple(r.strip() for r in environ.get("ACTIVE_REGIONS", "").split(",") if r.strip()),
         auto_confirm_signup=environ.get("AUTO_CONFIRM_SIGNUP", "false").lower() in ("1", "true", "yes"),
+        **multi_region,
         **values,  # type: ignore[arg-type]
     )
+
+
+def _json_map(environ, name: str, problems: list[str]) -> dict[str, str]:
+    """A JSON object of non-empty strings from ``name`` ({} when unset); a problem otherwise."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return {}
+    import json
+
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) and v for k, v in parsed.items()):
+        problems.append(f"{name} must be a JSON object of non-empty strings, got {raw!r}")
+        return {}
+    return parsed
+
+
+def _multi_region(environ, region: str, values: dict[str, object], problems: list[str]) -> dict[str, object]:
+    """The contract's multi-region settings, with their defaults (one region: everything local)."""
+    active = tuple(r.strip() for r in environ.get("ACTIVE_REGIONS", "").split(",") if r.strip())
+    primary = environ.get("PRIMARY_REGION", "").strip() or (active[0] if active else region)
+    if active and region and region not in active:
+        problems.append(f"AWS_REGION {region} is not one of ACTIVE_REGIONS {','.join(active)}")
+    if active and primary not in active:
+        problems.append(f"PRIMARY_REGION {primary} is not one of ACTIVE_REGIONS {','.join(active)}")
+    pool_id, client_id = str(values.get("user_pool_id", "")), str(values.get("user_pool_client_id", ""))
+    issuers = _json_map(environ, "TRUSTED_ISSUERS", problems)
+    for issuer in issuers:
+        if not issuer.startswith(("https://", "http://")):
+            problems.append(f"TRUSTED_ISSUERS key {issuer!r} must be an issuer URL")
+    if not issuers and pool_id and region:
+        issuers = {f"https://cognito-idp.{region}.amazonaws.com/{pool_id}": client_id}
+    urls = {r: u.rstrip("/") for r, u in _json_map(environ, "REGION_API_URLS", problems).items()}
+    buckets = _json_map(environ, "MEDIA_BUCKETS", problems)
+    if region and values.get("media_bucket"):
+        buckets = {**buckets, region: str(values["media_bucket"])}
+    return {
+        "active_regions": active,
+        "primary_region": primary,
+        "primary_user_pool_id": environ.get("PRIMARY_USER_POOL_ID", "").strip() or pool_id,
+        "primary_user_pool_client_id": environ.get("PRIMARY_USER_POOL_CLIENT_ID", "").strip() or client_id,
+        "trusted_issuers": issuers,
+        "region_api_urls": urls,
+        "media_buckets": buckets,
+    }
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,8 +1,11 @@
 """Verification of Cognito access tokens, for real.
 
-RS256 signature against the user pool's JWKS (fetched once and cached across invocations, refreshed
-when an unknown ``kid`` appears), then ``exp``, ``iss``, ``token_use == "access"`` and the app
-client id. Anything else is :class:`~chalicelib.errors.Unauthorized`.
+The token's ``iss`` must be one of the stage's trusted issuers (``TRUSTED_ISSUERS``: every region's
+pool, each with its app client), never "any pool": an issuer not on the list is refused before its
+key set is even fetched. Then the RS256 signature against that issuer's JWKS (fetched once per
+issuer and cached across invocations, refreshed when an unknown ``kid`` appears), ``exp``, ``iss``,
+``token_use == "access"`` and the issuer's app client id. Anything else is
+:class:`~chalicelib.errors.Unauthorized`.
 """
 from __future__ import annotations
 
@@ -49,18 +52,30 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
+def trusted_client(issuer: object, trusted: dict[str, str]) -> str | None:
+    """The app client id tokens of ``issuer`` must carry, or None when the issuer is not trusted (pure)."""
+    return trusted.get(issuer) if isinstance(issuer, str) else None
+
+
 def verify_access_token(token: str) -> AccessClaims:
-    """Verify an access token issued by the stage's user pool to its app client."""
+    """Verify an access token issued by one of the stage's trusted pools to that pool's app client."""
     import jwt
 
     settings = get_settings()
     try:
-        signing_key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
+        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"Access token is invalid: {exc}.") from None
+    client_id = trusted_client(issuer, settings.trusted_issuers)
+    if client_id is None:
+        raise Unauthorized("Access token was issued by an untrusted issuer.")
+    try:
+        signing_key = _jwks_client(settings.jwks_url_of(issuer)).get_signing_key_from_jwt(token)
         claims = jwt.decode(
             token,
             signing_key.key,
             algorithms=["RS256"],
-            issuer=settings.cognito_issuer,
+            issuer=issuer,
             leeway=_LEEWAY_SECONDS,
             options={"require": ["exp", "iat", "iss", "token_use", "client_id", "jti"], "verify_aud": False},
         )
@@ -73,7 +88,7 @@ def verify_access_token(token: str) -> AccessClaims:
         raise Unauthorized(f"Access token is invalid: {exc}.") from None
     if claims.get("token_use") != "access":
         raise Unauthorized("Token is not an access token.")
-    if claims.get("client_id") != settings.user_pool_client_id:
+    if claims.get("client_id") != client_id:
         raise Unauthorized("Token was issued to another client.")
     username = claims.get("username") or claims.get("cognito:username")
     if not username:

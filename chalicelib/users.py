@@ -11,6 +11,7 @@ from chalicelib.repositories import users as profiles
 from chalicelib.repositories.counters import FOLLOWERS, FOLLOWING, PHOTOS
 from chalicelib.repositories.users import User
 from chalicelib.observability import metrics
+from chalicelib.settings import get_settings
 
 __all__ = ["FOLLOWERS", "FOLLOWING", "PHOTOS", "User"]
 
@@ -20,7 +21,18 @@ def now_iso() -> str:
 
 
 def _new_user(username: str, email: str | None) -> User:
-    return User(username, email=email, display_name=username, bio="", created_at=now_iso())
+    """A new profile, at home in the region serving its creation (see :mod:`chalicelib.regions`)."""
+    return User(username, email=email, display_name=username, bio="", created_at=now_iso(),
+                home_region=get_settings().region)
+
+
+def home_region(username: str) -> str | None:
+    """The region that takes ``username``'s writes: the one recorded at sign-up (profiles from
+    before regions were recorded: the primary); None while the user has no profile here yet."""
+    found = profiles.get(username.lower())
+    if found is None:
+        return None
+    return found.home_region or get_settings().primary_region
 
 
 def sign_up(username: str, email: str, password: str, client_ip: str) -> dict:

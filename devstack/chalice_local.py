@@ -10,7 +10,10 @@ Local stand-in, dev-only. Three things API Gateway does that chalice local does 
 3. An authorizer that raises anything else (its key set or the sessions table is down) is API
    Gateway's ``AuthorizerConfigurationException``: gateway response ``AUTHORIZER_CONFIGURATION_ERROR``,
    which our file (like ``AUTHORIZER_FAILURE``) turns into a 503 with ``Retry-After``.
-4. API Gateway gives every request an id (``requestContext.requestId``, the correlation id the
+4. (chaos, not API Gateway) While ``devstack.chaos region-down <this region>`` is in force, ``/health``
+   answers 503 and every other request is read and then dropped unanswered (the connection closes),
+   what a client sees of a region that has gone away.
+5. API Gateway gives every request an id (``requestContext.requestId``, the correlation id the
    API's logs and queued messages carry); chalice local's events have none.
 
 Run exactly like the real command: ``python -m devstack.chalice_local local --stage local --port 8001``.
@@ -80,6 +83,36 @@ def install() -> None:
         return event
 
     chalice_local.LambdaEventConverter.create_lambda_event = create_lambda_event
+    _install_region_down()
+
+
+def _install_region_down() -> None:
+    """Answer as a region that is down while the chaos flag for ``AWS_REGION`` is set (see module docstring)."""
+    import os
+
+    from devstack.chaos import ChaosFlags
+
+    flags = ChaosFlags.from_env()
+    region = os.environ.get("AWS_REGION", "")
+    if flags is None:
+        return
+    original_handle = chalice_local.ChaliceRequestHandler._generic_handle
+
+    def generic_handle(self):
+        if not flags.region_down(region):
+            return original_handle(self)
+        self._parse_payload()  # the request was sent; its answer never comes
+        if self.path.split("?")[0].rstrip("/") == "/health":
+            body = json.dumps({"status": "down", "region": region}).encode()
+            self._send_http_response(503, {"Content-Type": "application/json", "X-Photoscale-Region": region}, body)
+            return None
+        self.close_connection = True
+        return None
+
+    handler = chalice_local.ChaliceRequestHandler
+    handler._generic_handle = generic_handle
+    for method in ("GET", "PUT", "POST", "HEAD", "DELETE", "PATCH", "OPTIONS"):  # aliases of _generic_handle
+        setattr(handler, f"do_{method}", generic_handle)
 
 
 def main(argv: list[str]) -> int:

@@ -19,6 +19,15 @@ Used by ``devstack/stack.py`` (``make run`` and the integration/end-to-end fixtu
     python -m devstack.embedded_aws -H 127.0.0.1 -p 4566
 
 A caching proxy (DAX stand-in) can later sit in front of this as another WSGI wrapper.
+
+Two more local stand-ins live here because they need moto's process:
+
+- :class:`RegionGate` (chaos): while ``devstack.chaos region-down REGION`` is in force, every request
+  signed for ``REGION`` (its SigV4 credential scope: the ``Authorization`` header, a presigned URL's
+  ``X-Amz-Credential`` or a presigned POST's ``x-amz-credential`` field) is answered 503
+  ``ServiceUnavailable``, as AWS's endpoints in a failed region would; the region's data stays.
+- the Cognito replica stand-in (:mod:`devstack.cognito_replica`), configured by the replicator with
+  ``POST /_devstack/cognito-replica`` once the pools exist.
 """
 from __future__ import annotations
 
@@ -26,6 +35,7 @@ import argparse
 import io
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -167,16 +177,115 @@ def _has_messages(body: bytes) -> bool:
     return b"<Message>" in body
 
 
-def moto_app() -> Serialised:
+_CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
+_POST_CREDENTIAL = re.compile(rb'name="x-amz-credential"\r\n\r\n[^/\r]+/\d{8}/([a-z0-9-]+)/', re.IGNORECASE)
+#: How much of a form-encoded body is searched for a presigned POST's credential (form fields come before the file).
+_POST_FIELDS_BYTES = 16 * 1024
+
+
+def signed_region(environ: dict, body: bytes | None = None) -> str | None:
+    """The region a request is signed for (its SigV4 credential scope), or None if it is not signed (pure)."""
+    match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if match:
+        return match.group(1)
+    query = environ.get("QUERY_STRING", "")
+    if "X-Amz-Credential=" in query:
+        credential = dict(parse_qsl(query)).get("X-Amz-Credential", "")
+        parts = credential.split("/")
+        return parts[2] if len(parts) >= 5 else None
+    if body:
+        match = _POST_CREDENTIAL.search(body[:_POST_FIELDS_BYTES])
+        if match:
+            return match.group(1).decode()
+    return None
+
+
+def unavailable_response(environ: dict, region: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    """AWS's 503 ``ServiceUnavailable`` in the protocol the request speaks (JSON for X-Amz-Target, else XML)."""
+    message = f"Service unavailable in {region} (devstack.chaos region-down)"
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        body = json.dumps({"__type": "ServiceUnavailable", "message": message}).encode()
+        content_type = "application/x-amz-json-1.0"
+    else:
+        body = (f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>ServiceUnavailable</Code>"
+                f"<Message>{message}</Message></Error>").encode()
+        content_type = "application/xml"
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    return "503 Service Unavailable", headers, body
+
+
+class RegionGate:
+    """WSGI middleware: 503 for requests signed for a region that ``flags`` says is down (see module docstring)."""
+
+    def __init__(self, app: WSGIApp, flags: Any) -> None:
+        self.app = app
+        self.flags = flags
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        down = self.flags.down_regions()
+        if down:
+            body = None
+            if not environ.get("HTTP_AUTHORIZATION") and "multipart/form-data" in environ.get("CONTENT_TYPE", ""):
+                body = _buffer_body(environ)
+            region = signed_region(environ, body)
+            if region in down:
+                status, headers, payload = unavailable_response(environ, region)
+                start_response(status, headers)
+                return [payload]
+        return self.app(environ, start_response)
+
+
+class DevstackControl:
+    """WSGI middleware: ``/_devstack/*`` control routes of the embedded AWS (the Cognito replica stand-in)."""
+
+    PREFIX = "/_devstack/"
+
+    def __init__(self, app: WSGIApp, serialised: Serialised, flags: Any) -> None:
+        self.app = app
+        self.serialised = serialised
+        self.flags = flags
+        self.cognito = None
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if not environ.get("PATH_INFO", "").startswith(self.PREFIX):
+            return self.app(environ, start_response)
+        route = environ["PATH_INFO"][len(self.PREFIX):]
+        if route == "cognito-replica" and environ["REQUEST_METHOD"] == "POST":
+            self._configure_cognito(json.loads(_buffer_body(environ) or b"{}"))
+        if route == "cognito-replica":
+            body = json.dumps(self.cognito.status() if self.cognito else {"applied": 0, "backlog": 0}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+
+    def _configure_cognito(self, config: dict) -> None:
+        from devstack.cognito_replica import CognitoReplicaThread, CognitoReplicator, PoolRef
+
+        if self.cognito is not None:
+            self.cognito.stop()
+        replicator = CognitoReplicator(
+            primary=PoolRef(*config["primary"]), replicas=[PoolRef(*r) for r in config["replicas"]],
+            lag_seconds=float(config.get("lag_seconds", 0.5)),
+        )
+        self.cognito = CognitoReplicaThread(replicator, self.serialised.lock, self.flags).start()
+
+
+def moto_app() -> Any:
     """moto's server application (every service, dispatched by host/path/auth), serialised, with the
     local stand-ins of :mod:`devstack.moto_cognito` (Cognito calls moto lacks) installed."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from devstack import moto_cognito
 
-    moto_cognito.install()
+    from devstack.chaos import ChaosFlags
 
-    return Serialised(DomainDispatcherApplication(create_backend_app))
+    moto_cognito.install()
+    serialised = Serialised(DomainDispatcherApplication(create_backend_app))
+    flags = ChaosFlags.from_env()
+    if flags is None:
+        return serialised
+    return DevstackControl(RegionGate(serialised, flags), serialised, flags)
 
 
 def make_server(host: str, port: int) -> Any:

@@ -386,6 +386,7 @@ class EventPump:
         stage: str = "local",
         memory_limit_in_mb: int = 128,
         streams_client: Any = None,
+        paused: Callable[[], bool] | None = None,
     ) -> None:
         if not 0 <= wait_seconds <= 20:
             raise ValueError("wait_seconds must be within 0..20 (SQS long-poll limit)")
@@ -398,6 +399,8 @@ class EventPump:
         self.function_timeout_seconds = function_timeout_seconds
         self.stage = stage
         self.memory_limit_in_mb = memory_limit_in_mb
+        #: While this answers True the loop does not poll (``devstack.chaos region-down``: the region's workers stop).
+        self.paused = paused
         self.region = sqs_client.meta.region_name
         self._resolved: dict[str, _ResolvedSource] = {}
         self._lock = threading.Lock()
@@ -662,6 +665,9 @@ class EventPump:
 
     def _loop(self, source: SQSEventConfig, stop_event: threading.Event, error_backoff_seconds: float) -> None:
         while not stop_event.is_set():
+            if self.paused is not None and self.paused():
+                stop_event.wait(0.2)
+                continue
             try:
                 result = self.pump_once(source)
             except Exception:  # noqa: BLE001 - SQS unreachable, queue missing, ...: log, back off, retry
@@ -704,6 +710,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _region_down_check(region: str) -> Callable[[], bool] | None:
+    """True while ``devstack.chaos region-down <region>`` is in force (no chaos directory: never)."""
+    from devstack.chaos import ChaosFlags
+
+    flags = ChaosFlags.from_env()
+    return None if flags is None else (lambda: flags.region_down(region))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the pump until SIGINT/SIGTERM; return 0 on a clean stop."""
     args = _parse_args(argv)
@@ -720,6 +734,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         retry_delay_seconds=args.retry_delay_seconds,
         function_timeout_seconds=args.function_timeout_seconds,
         streams_client=streams,
+        paused=_region_down_check(sqs.meta.region_name),
     )
     stop = threading.Event()
 

@@ -46,6 +46,7 @@ API_RUNBOOK = "api-errors-and-latency.md"
 DLQ_RUNBOOK = "dlq.md"
 PHOTO_RUNBOOK = "photo-stuck-or-failed.md"
 THROTTLING_RUNBOOK = "throttling.md"
+FAILOVER_RUNBOOK = "region-failover.md"
 
 # The business metrics the app emits in EMF (namespace from .chalice/config.json, dimension
 # ``service`` only), grouped into the dashboard's business widgets. A unit test checks every name
@@ -67,6 +68,7 @@ ERROR_RATE_POLICY: dict[str, tuple[int, str]] = {
     "on_sqs_message": (5, DLQ_RUNBOOK),
     # The counter aggregator: a failing batch is retried in order, so totals lag (never double-count).
     "on_dynamodb_record": (5, THROTTLING_RUNBOOK),
+    "schedule": (1, FAILOVER_RUNBOOK),  # the counter reconciliation (docs/multi-region.md)
 }
 # Workers whose failures leave a photo stuck or failed open the photo runbook instead.
 ERROR_RUNBOOK_BY_FUNCTION: dict[str, str] = {

@@ -27,7 +27,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 POLICY_DIR = PROJECT_DIR / ".chalice" / "policies"
 APP_NAME = "photoscale"
 
-FUNCTIONS = ("api_handler", "bearer_auth", "process_uploads", "process_edits", "fan_out_feed", "aggregate_counters")
+FUNCTIONS = ("api_handler", "bearer_auth", "process_uploads", "process_edits", "fan_out_feed", "aggregate_counters",
+             "reconcile_counters")
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("Fanout", ("sqs:SendMessage",), (queue("fanout"),)),
     ),
     # Edits: new renditions version from the stored original; cleanup jobs on the same queue (purge a
-    # deleted photo, batched CDN invalidations). A replaced version queues its invalidation there.
+    # deleted photo and its likes, batched CDN invalidations). A replaced version queues its invalidation there.
     "process_edits": (
         Grant("Consume", CONSUME, (queue("edits"),)),
         # graph: a purged photo's likes (like edges and their likers mirror).
@@ -208,6 +209,15 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("MediaBucket", ("s3:ListBucket",), (media_bucket_itself,)),
         Grant("Cdn", ("cloudfront:CreateInvalidation",), (distribution,)),
         Grant("Identity", ("cognito-idp:AdminDisableUser", "cognito-idp:AdminDeleteUser"), (user_pool,)),
+        # The on-demand counter reconciliation (a ``reconcile_counters`` message) sweeps the counters table.
+        Grant("Reconcile", ("dynamodb:Scan",), (table("counters"),)),
+    ),
+    # The scheduled counter reconciliation (chalicelib.reconcile): suspects and edges from the graph,
+    # photo counts from the owner index, a scan of the counters table, repairs, its checkpoint.
+    "reconcile_counters": (
+        Grant("Tables", READ + WRITE, (table("graph"), table("counters"), table("jobs"),
+                                        table("photos", indexes=True))),
+        Grant("Sweep", ("dynamodb:Scan",), (table("counters"),)),
     ),
     # Counter totals from the counters table's stream: the mapping reads the stream with the
     # function's role; the function reads and updates only the totals (chalicelib.aggregator).

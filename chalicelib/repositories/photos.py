@@ -38,6 +38,8 @@ class Photo:
     expires_at: int | None = None
     correlation_id: str | None = None
     applied_edits: str | None = None  # JSON: the edits the current version was rendered with
+    original_region: str | None = None  # where the original was uploaded (its home region)
+    original_bucket: str | None = None  # and the bucket there (names embed the region)
 
 
 _FIELDS = [f.name for f in fields(Photo)]

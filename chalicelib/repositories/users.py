@@ -18,16 +18,18 @@ class User:
     display_name: str | None
     bio: str | None
     created_at: str
+    home_region: str | None = None
 
 
 def _user(record: UserRecord) -> User:
-    return User(record.username, record.email, record.display_name, record.bio, record.created_at)
+    return User(record.username, record.email, record.display_name, record.bio, record.created_at,
+                record.home_region)
 
 
 def create(user: User) -> bool:
     """Write a new profile; False if the username is taken (nothing written)."""
     record = bound(UserRecord)(user.username, email=user.email, display_name=user.display_name, bio=user.bio,
-                               created_at=user.created_at)
+                               created_at=user.created_at, home_region=user.home_region)
     try:
         record.save(condition=UserRecord.username.does_not_exist())
     except PutError as exc:
@@ -101,3 +103,30 @@ def _load_display_names(usernames: list[str]) -> dict[str, str]:
 def probe() -> None:
     """One cheap read of the users table (``GET /health``); raises botocore's errors unchanged."""
     aws.client("dynamodb").get_item(TableName=get_settings().users_table, Key={"username": {"S": "__health__"}})
+
+
+#: Key of a region's heartbeat item (``#`` is never in a username, so it cannot name a profile).
+def heartbeat_key(region: str) -> str:
+    return f"heartbeat#{region}"
+
+
+def write_heartbeat(region: str, at_ms: int) -> None:
+    """Record that ``region`` was alive at ``at_ms``; the global table carries it to every region."""
+    from datetime import datetime, timezone
+
+    aws.client("dynamodb").put_item(TableName=get_settings().users_table, Item={
+        "username": {"S": heartbeat_key(region)}, "heartbeat_ms": {"N": str(at_ms)},
+        "created_at": {"S": datetime.fromtimestamp(at_ms / 1000, timezone.utc).isoformat()},
+    })
+
+
+def heartbeats(regions: Iterable[str]) -> dict[str, int]:
+    """The newest heartbeat (ms) of each of ``regions`` this replica holds (absent ones left out)."""
+    wanted = [heartbeat_key(r) for r in regions]
+    if not wanted:
+        return {}
+    table = get_settings().users_table
+    answer = aws.client("dynamodb").batch_get_item(RequestItems={table: {
+        "Keys": [{"username": {"S": k}} for k in wanted], "ProjectionExpression": "username, heartbeat_ms"}})
+    return {item["username"]["S"].split("#", 1)[1]: int(item["heartbeat_ms"]["N"])
+            for item in answer.get("Responses", {}).get(table, []) if "heartbeat_ms" in item}

@@ -48,7 +48,7 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from devstack.stack import LocalStack, StackConfig
 
-    config = StackConfig.ephemeral(log_dir=tmp_path_factory.mktemp("stack-logs"))
+    config = StackConfig.ephemeral(regions=("us-east-1",), log_dir=tmp_path_factory.mktemp("stack-logs"))
     with LocalStack(config) as stack:
         site = stack._site  # the in-process EdgeServer
         site.security_headers = {**site.security_headers,

@@ -146,6 +146,10 @@ def run_journey(journey: Journey) -> None:
     # Sign-out: this session, then every session
     api("POST", "/auth/logout", {"refresh_token": login["refresh_token"]}, token=login["access_token"])
     api("POST", "/auth/logout-all", token=author_token)
+    # The scheduled counter reconciliation (suspects, then the counters table from its checkpoint)
+    with journey.recorder.running("reconcile_counters"):
+        journey.client.lambda_.invoke("reconcile_counters", journey.client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
 
 
 # --- fixtures -----------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ FUZZ_ENV["QUOTA_PENDING_UPLOADS"] = "1000000"  # not windowed
 def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from devstack.stack import LocalStack, StackConfig
 
-    stack = LocalStack(StackConfig.ephemeral(log_dir=tmp_path_factory.mktemp("fuzz-stack"), run_pump=False,
+    stack = LocalStack(StackConfig.ephemeral(regions=("us-east-1",), log_dir=tmp_path_factory.mktemp("fuzz-stack"), run_pump=False,
                                              extra_env=FUZZ_ENV))
     stack.start()
     try:

@@ -236,3 +236,15 @@ def test_a_body_over_the_size_limit_is_413_before_parsing():
     with pytest.raises(errors.PayloadTooLarge):
         http.parse_json(b" " * (http.MAX_BODY_BYTES + 1))
     assert http.parse_json(b"{}" + b" " * (http.MAX_BODY_BYTES - 2)) == {}
+
+
+def test_every_response_names_the_region_that_served_it(monkeypatch):
+    # Given the function runs in eu-west-1
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    # When a handler succeeds, raises a domain error or returns one of Chalice's own errors
+    ok = http.error_middleware(EVENT, returning(Response(body={"ok": True}, status_code=200)))
+    failed = http.error_middleware(EVENT, raising(errors.ServiceUnavailable("busy")))
+    chalice_error = http.error_middleware(
+        EVENT, returning(Response(body={"Code": "NotFoundError", "Message": "x"}, status_code=404)))
+    # Then each carries X-Photoscale-Region: eu-west-1
+    assert {r.headers[http.REGION_HEADER] for r in (ok, failed, chalice_error)} == {"eu-west-1"}

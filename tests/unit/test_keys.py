@@ -141,3 +141,21 @@ def test_media_url_refuses_non_media_keys_so_originals_are_never_public(key: str
     # When / Then no public URL is ever built for it
     with pytest.raises(ValueError, match="not a public media key"):
         keys.media_url("/media", key)
+
+
+def test_an_original_is_read_here_first_then_from_the_bucket_it_was_uploaded_to():
+    from chalicelib.keys import original_locations
+
+    assert original_locations("eu-west-1", "media-eu", "us-east-1", "media-us") == [
+        ("eu-west-1", "media-eu"), ("us-east-1", "media-us")]
+    assert original_locations("us-east-1", "media-us", "us-east-1", "media-us") == [("us-east-1", "media-us")]
+    assert original_locations("us-east-1", "media-us", None, None) == [("us-east-1", "media-us")]
+
+
+def test_counter_item_ids_parse_back_to_their_counter():
+    from chalicelib.keys import counter_meta_id, counter_shard_id, parse_counter_item_id
+
+    assert parse_counter_item_id(counter_shard_id("likes", "P1", "eu-west-1", 3)) == ("likes", "P1")
+    assert parse_counter_item_id(counter_meta_id("followers", "ann")) == ("followers", "ann")
+    assert parse_counter_item_id("heartbeat#x") is None
+    assert parse_counter_item_id("a#b#c#d#e") is None

@@ -345,7 +345,7 @@ def test_the_routes_share_api_handler_listed_first_and_a_decorator_name_names_th
 
 
 def test_a_function_kind_without_an_error_rate_policy_stops_the_generator(tmp_path) -> None:
-    source = (ROOT / "app.py").read_text() + "\n\n@app.schedule('rate(1 hour)')\ndef sweep(event):\n    pass\n"
+    source = (ROOT / "app.py").read_text() + "\n\n@app.on_sns_message(topic='t')\ndef sweep(event):\n    pass\n"
     with pytest.raises(ValueError, match="sweep .*ERROR_RATE_POLICY"):
         _render_to_file(tmp_path, load_template(STATEFUL_TEMPLATE), source)
 

@@ -15,7 +15,8 @@ def _chalice_template() -> dict:
         "ApiHandlerLogGroup": {"Type": "AWS::Logs::LogGroup",
                                "Properties": {"LogGroupName": {"Fn::Sub": "/aws/lambda/${ApiHandler}"}}},
         "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {"Runtime": "python3.12"}},
-        **{name: {"Type": "AWS::Serverless::Function", "Properties": {}} for name in ("BearerAuth", "FanOutFeed")},
+        **{name: {"Type": "AWS::Serverless::Function", "Properties": {}} for name in ("BearerAuth", "FanOutFeed",
+                                                                                       "ReconcileCounters")},
         "ProcessEdits": {"Type": "AWS::Serverless::Function", "Properties": {}},
         "AggregateCounters": {"Type": "AWS::Serverless::Function", "Properties": {"Events": {
             "AggregateCountersDynamodbEventSource": {"Type": "DynamoDB", "Properties": {"Stream": "s"}}}}},

@@ -72,7 +72,8 @@ def test_only_the_workers_consume_their_own_queue() -> None:
     }
     # Then each worker receives from exactly its queue, and the API and authorizer from none
     assert consumers == {"api_handler": [], "bearer_auth": [], "aggregate_counters": [], "process_uploads": ["photoscale-prod-uploads"],
-                         "process_edits": ["photoscale-prod-edits"], "fan_out_feed": ["photoscale-prod-fanout"]}
+                         "process_edits": ["photoscale-prod-edits"], "fan_out_feed": ["photoscale-prod-fanout"],
+                         "reconcile_counters": []}
 
 
 def test_each_function_writes_only_its_own_log_group() -> None:

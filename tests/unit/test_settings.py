@@ -1,6 +1,7 @@
 """Settings are read from the environment and validated all at once."""
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -136,3 +137,76 @@ def test_cognito_issuer_is_the_regional_idp_url_of_the_pool_even_with_an_overrid
     ))
     # When / Then the issuer is AWS's form (moto issues the same)
     assert settings.cognito_issuer == f"https://cognito-idp.eu-west-1.amazonaws.com/{pool_id}"
+
+
+# --- multi-region (issue 10) ---------------------------------------------------------------
+
+def test_one_region_defaults_make_this_region_primary_and_trust_only_its_own_pool():
+    # Given a single-region environment
+    env = complete_env(AWS_REGION="us-east-1", USER_POOL_ID="us-east-1_abc", USER_POOL_CLIENT_ID="client1")
+    # When loading
+    settings = load_settings(env)
+    # Then every multi-region setting falls back to this region
+    assert settings.primary_region == "us-east-1" and settings.is_primary
+    assert settings.serving_regions == ("us-east-1",)
+    assert settings.primary_user_pool_id == "us-east-1_abc"
+    assert settings.primary_user_pool_client_id == "client1"
+    assert settings.trusted_issuers == {"https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc": "client1"}
+    assert settings.region_api_urls == {}
+    assert settings.media_buckets == {"us-east-1": env["MEDIA_BUCKET"]}
+
+
+def test_the_primary_region_defaults_to_the_first_active_region():
+    # Given a replica region of a two-region stage without PRIMARY_REGION
+    settings = load_settings(complete_env(AWS_REGION="eu-west-1", ACTIVE_REGIONS="us-east-1,eu-west-1"))
+    # Then the primary is the first of ACTIVE_REGIONS, and this function is not in it
+    assert settings.primary_region == "us-east-1"
+    assert settings.is_primary is False
+
+
+def test_the_contract_variables_are_parsed_into_typed_maps():
+    # Given every multi-region variable
+    issuers = {"https://cognito-idp.us-east-1.amazonaws.com/us-east-1_p": "c1",
+               "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_r": "c2"}
+    env = complete_env(
+        AWS_REGION="eu-west-1", ACTIVE_REGIONS="us-east-1,eu-west-1", PRIMARY_REGION="us-east-1",
+        PRIMARY_USER_POOL_ID="us-east-1_p", PRIMARY_USER_POOL_CLIENT_ID="c1", MEDIA_BUCKET="media-eu",
+        TRUSTED_ISSUERS=json.dumps(issuers),
+        REGION_API_URLS='{"us-east-1": "http://127.0.0.1:8001/", "eu-west-1": "http://127.0.0.1:8011"}',
+        MEDIA_BUCKETS='{"us-east-1": "media-us", "eu-west-1": "media-eu"}',
+    )
+    # When loading
+    settings = load_settings(env)
+    # Then they are typed values (URLs without a trailing slash)
+    assert settings.trusted_issuers == issuers
+    assert settings.primary_user_pool_id == "us-east-1_p" and settings.primary_user_pool_client_id == "c1"
+    assert settings.region_api_urls == {"us-east-1": "http://127.0.0.1:8001", "eu-west-1": "http://127.0.0.1:8011"}
+    assert settings.media_bucket_of("us-east-1") == "media-us"
+    assert settings.media_bucket_of(None) == "media-eu"
+    assert settings.media_bucket_of("ap-south-1") == "media-eu"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("TRUSTED_ISSUERS", "not json"),
+    ("TRUSTED_ISSUERS", '["https://issuer"]'),
+    ("TRUSTED_ISSUERS", '{"not-a-url": "client"}'),
+    ("REGION_API_URLS", '{"us-east-1": 8001}'),
+    ("MEDIA_BUCKETS", '{"us-east-1": ""}'),
+    ("PRIMARY_REGION", "ap-south-1"),
+    ("ACTIVE_REGIONS", "us-east-1,us-west-2"),
+])
+def test_invalid_multi_region_variables_are_named(name, value):
+    # Given a two-region environment with one bad variable
+    env = complete_env(AWS_REGION="eu-west-1", ACTIVE_REGIONS="us-east-1,eu-west-1")
+    env[name] = value
+    # When / Then loading names it
+    with pytest.raises(SettingsError, match=name):
+        load_settings(env)
+
+
+def test_jwks_of_a_trusted_issuer_is_the_issuer_key_set_in_aws_and_the_pool_path_locally():
+    issuer = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_r"
+    in_aws = load_settings(complete_env())
+    local = load_settings(complete_env(PHOTOSCALE_AWS_ENDPOINT="http://127.0.0.1:4566"))
+    assert in_aws.jwks_url_of(issuer) == f"{issuer}/.well-known/jwks.json"
+    assert local.jwks_url_of(issuer) == "http://127.0.0.1:4566/eu-west-1_r/.well-known/jwks.json"

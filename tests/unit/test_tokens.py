@@ -287,3 +287,51 @@ def test_bearer_token_refuses_a_missing_or_malformed_header(header):
     # When / Then it is refused
     with pytest.raises(Unauthorized):
         tokens.bearer_token(header)
+
+
+# --- trusted issuers (several regions' pools) ----------------------------------------------------
+
+@pytest.fixture
+def two_pools(pool: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This region's pool plus a replica region's pool, both on the allow-list with their own clients."""
+    replica = {"pool_id": f"eu-west-1_{uuid.uuid4().hex[:9]}", "client_id": uuid.uuid4().hex[:26]}
+    replica["issuer"] = f"https://cognito-idp.eu-west-1.amazonaws.com/{replica['pool_id']}"
+    monkeypatch.setenv("TRUSTED_ISSUERS", json.dumps({pool["issuer"]: pool["client_id"],
+                                                       replica["issuer"]: replica["client_id"]}))
+    settings_module.reset_settings()
+    return replica
+
+
+def test_a_token_of_another_trusted_pool_is_verified_against_that_pools_key_set(make_token, jwks_requests, two_pools):
+    # Given a token issued by the other region's pool to its own app client
+    token = make_token(iss=two_pools["issuer"], client_id=two_pools["client_id"])
+    # When it is verified
+    claims = tokens.verify_access_token(token)
+    # Then it is accepted, with the keys of that issuer
+    assert claims.username
+    assert jwks_requests == [f"{two_pools['issuer']}/.well-known/jwks.json"]
+
+
+def test_a_pool_off_the_allow_list_is_refused_by_its_issuer_though_its_signature_verifies(
+        make_token, jwks_requests, two_pools):
+    # Given a token signed with the very key every trusted pool uses (as moto signs every pool), from a
+    # pool that is not on the allow-list but with a trusted client id
+    stranger = f"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_{uuid.uuid4().hex[:9]}"
+    token = make_token(iss=stranger, client_id=two_pools["client_id"])
+    # When / Then it is refused by its issuer, and no key set is fetched for it
+    with pytest.raises(Unauthorized, match="untrusted issuer"):
+        tokens.verify_access_token(token)
+    assert jwks_requests == []
+
+
+def test_a_trusted_pools_token_must_carry_that_pools_own_client(make_token, jwks_requests, pool, two_pools):
+    # Given a token of the replica pool carrying the primary pool's client id
+    token = make_token(iss=two_pools["issuer"], client_id=pool["client_id"])
+    # When / Then it is refused
+    with pytest.raises(Unauthorized, match="another client"):
+        tokens.verify_access_token(token)
+
+
+@pytest.mark.parametrize("issuer", [None, 42, ["x"]])
+def test_an_issuer_that_is_not_a_string_is_untrusted(issuer):
+    assert tokens.trusted_client(issuer, {"https://a": "c"}) is None
