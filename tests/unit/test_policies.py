@@ -137,7 +137,7 @@ def test_a_multi_region_stage_grants_each_regions_own_resources_and_the_other_re
     by_sid = {s["Sid"]: s["Resource"] for s in document["Statement"]}
     # Then every global table's replica and every regional copy is granted in both regions
     assert set(by_sid["Tables"]) == {f"arn:aws:dynamodb:{r}:123456789012:table/photoscale-prod-{name}"
-                                     for r in ("us-east-1", "eu-west-1") for name in ("photos", "counters")}
+                                     for r in ("us-east-1", "eu-west-1") for name in ("photos", "counters", "graph")}
     # And the originals of both regions' buckets are readable (an edit here of a photo uploaded there)
     assert "arn:aws:s3:::photoscale-prod-media-123456789012-eu-west-1/uploads/*" in by_sid["MediaObjects"]
     assert "arn:aws:s3:::photoscale-prod-media-123456789012-us-east-1/uploads/*" in by_sid["MediaObjects"]
