@@ -73,7 +73,8 @@ def error_middleware(event, get_response):
     """Chalice ``http`` middleware: map domain errors, normalise Chalice's error bodies, and name the
     serving region on every response (:data:`REGION_HEADER`)."""
     response = _mapped_response(event, get_response)
-    response.headers[REGION_HEADER] = serving_region()
+    # A write forwarded to its home region was served there: that region's answer keeps its header.
+    response.headers.setdefault(REGION_HEADER, serving_region())
     return response
 
 

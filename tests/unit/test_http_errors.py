@@ -248,3 +248,9 @@ def test_every_response_names_the_region_that_served_it(monkeypatch):
         EVENT, returning(Response(body={"Code": "NotFoundError", "Message": "x"}, status_code=404)))
     # Then each carries X-Photoscale-Region: eu-west-1
     assert {r.headers[http.REGION_HEADER] for r in (ok, failed, chalice_error)} == {"eu-west-1"}
+
+
+def test_a_response_forwarded_from_another_region_keeps_that_regions_name(monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    forwarded = Response(body={}, status_code=201, headers={http.REGION_HEADER: "us-east-1"})
+    assert http.error_middleware(EVENT, returning(forwarded)).headers[http.REGION_HEADER] == "us-east-1"
