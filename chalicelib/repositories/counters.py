@@ -173,7 +173,15 @@ def applied_version(total_id: str, shard: int) -> int:
 
 
 def reshard(kind: str, entity: str, shards: int) -> int:
-    """Spread a counter over more shards (never fewer); returns the shard count in force."""
+    """Spread a counter over more shards (never fewer); returns the shard count in force.
+
+    Only the primary region reshards: the ``#meta`` item is one item per counter, and a global
+    table resolves concurrent writes by last writer wins, so two regions raising it at once could
+    leave the lower count, and a read would then skip the shards above it. With one writer the
+    count never goes down; elsewhere the counter keeps its current shards (still exact, just
+    hotter) until the primary's next boundary check raises them."""
+    if not get_settings().is_primary:
+        return shard_count(kind, entity, fresh=True)
     model = bound(CounterRecord)
     meta = model(keys.counter_meta_id(kind, entity))
     try:

@@ -18,6 +18,7 @@ from chalicelib import cache, keys
 from chalicelib.models import GraphEdgeRecord, bound, reading
 from chalicelib.repositories import _tx, counters
 from chalicelib.repositories.counters import FOLLOWERS, FOLLOWING
+from chalicelib.settings import get_settings
 
 REGISTRY_SK = "registry"
 _TRANSACTION_ATTEMPTS = 4
@@ -136,7 +137,14 @@ def _load_registry(copy: int) -> frozenset[str]:
 
 
 def add_to_registry(username: str) -> None:
-    """Add ``username`` to every copy of the registry in one transaction (idempotent set ADD)."""
+    """Add ``username`` to every copy of the registry in one transaction (idempotent set ADD).
+
+    Only the primary region writes the registry: its items are replicated by last writer wins per
+    item, so a set ADD in each of two regions at once would keep only one of them. Elsewhere this is
+    a no-op: ``celebrities.is_celebrity`` still answers from the follower count, and the primary
+    heals the registry the next time it sees the celebrity."""
+    if not get_settings().is_primary:
+        return
     graph = bound(GraphEdgeRecord)
     with _tx.transaction(graph) as tx:
         for copy in range(keys.CELEBRITY_REGISTRY_COPIES):

@@ -594,3 +594,29 @@ def test_late_items_between_pages_are_never_duplicated_and_never_break_paging(cl
     assert rest == [p2, below, p1]
     fresh = body_of(call(client, "GET", f"/users/{owner}/photos?limit=10"))
     assert [i["id"] for i in fresh["items"]] == [p4, above, p3, p2, below, p1]
+
+
+# --- last-writer-wins safety: single-writer items ------------------------------------------------
+
+def test_only_the_primary_raises_a_shard_count_or_adds_to_the_celebrity_registry(client, regions, replica_outputs):
+    from chalicelib import celebrities, follows
+    from chalicelib.repositories import counters
+
+    # Given a user with one followers shard, seen from the replica region
+    star, _ = member(client)
+    regions(REPLICA)
+    # When the replica region's boundary check would reshard and register them
+    in_force = follows.reshard_user(star, 8)
+    celebrities.add_celebrity(star)
+    # Then nothing is written there (a concurrent raise in both regions could go down under LWW)
+    assert in_force == 1 and counters.shard_count(counters.FOLLOWERS, star, fresh=True) == 1
+    cache.reset()
+    assert star not in celebrities.celebrities()
+    # And in the primary the same calls take effect, and replicate to the replica
+    regions(PRIMARY)
+    assert follows.reshard_user(star, 8) == 8
+    celebrities.add_celebrity(star)
+    replicate_all(replica_outputs)
+    regions(REPLICA)
+    assert counters.shard_count(counters.FOLLOWERS, star, fresh=True) == 8
+    assert star in celebrities.celebrities()
