@@ -15,10 +15,10 @@ one every ``1/rps`` seconds, each to a uniformly chosen container, so each conta
 costs, as the repositories do it (``chalicelib/repositories``):
 
 - ``GET /photos/{id}`` (40 %): the photo (``photo``: a GetItem on a miss) and its like count
-  (``counter``; on a miss the shard count, ``shard_count``, one BatchGetItem if not cached, then one
-  BatchGetItem of the shards);
+  (``counter``; on a miss one BatchGetItem of the counter's ``#total`` items, one per region: no
+  shard count is needed to read);
 - ``GET /users/{u}`` (30 %): the profile (``profile``, GetItem) and three counts (followers,
-  following, photos) as above, all missing ones in the same two BatchGetItems;
+  following, photos) as above, all missing ones in the same BatchGetItem;
 - ``GET /users/{u}/photos`` (20 %): the profile, the page (one Query: never cached, a photo made
   ready elsewhere must show at once) and the like counts of its photos;
 - ``GET /users/{u}/followers`` (10 %): the profile, the followers shard count, the first page of the
@@ -80,11 +80,8 @@ class Container:
         return value
 
     def counters(self, wanted: list[tuple[str, int]]) -> None:
-        """``counters.read_totals``: missing totals cost one shard-count BatchGet (if any count is
-        not cached) and one BatchGet of the shards."""
+        """``counters.read_totals``: missing totals cost one BatchGet of their ``#total`` items."""
         def load(missing):
-            metas = self.cache.get_many("shard_count", missing, lambda m: self._trip({k: None for k in m}))
-            del metas
             return self._trip({key: 0 for key in missing})
 
         self.cache.get_many("counter", wanted, load)
@@ -113,9 +110,9 @@ class Container:
 
 
 READS_WITHOUT_CACHE = {  # round trips of each route with no cache (the same reads, all misses)
-    "photo": 1 + 2,
-    "profile": 1 + 2,
-    "photos_page": 1 + 1 + 2,
+    "photo": 1 + 1,
+    "profile": 1 + 1,
+    "photos_page": 1 + 1 + 1,
     "followers_page": 1 + 1 + 1 + 1,
 }
 

@@ -88,7 +88,7 @@ class CounterStream:
     def hook(self, client: Any) -> Any:
         if id(client) not in self.hooked:
             self.hooked.add(id(client))
-            client.meta.events.register("before-call.dynamodb.BatchGetItem", self._before_read)
+            client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", self._before_read)
         return client
 
     def _before_read(self, params: dict | None = None, **_: Any) -> None:

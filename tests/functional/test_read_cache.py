@@ -104,7 +104,7 @@ def test_counts_changed_by_another_container_show_within_the_counter_ttl(client,
     assert get(client, f"/users/{bob}")["followers"] == 0
     # When another container counts a follower (one more on a shard)
     shard = keys.counter_shard_id("followers", bob, "us-east-1", 0)
-    bound(CounterRecord)(shard).update(actions=[CounterRecord.n.add(1)])
+    bound(CounterRecord)(shard).update(actions=[CounterRecord.n.add(1), CounterRecord.version.add(1)])
     clock.now += cache.TTL_SECONDS["counter"] - 1
     assert get(client, f"/users/{bob}")["followers"] == 0
     clock.now += 1
