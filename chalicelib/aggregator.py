@@ -147,10 +147,23 @@ def apply(update: TotalUpdate) -> int:
         step = {change.shard: (change.old_version, change.new_version)}
         if counters.apply_to_total(change.total_id, change.delta, step):
             continue
-        if not already_applied(change, counters.applied_version(change.total_id, change.shard)):
-            raise OutOfOrder(f"{change.total_id} shard {change.shard}: version {change.old_version} not applied yet")
-        skipped += 1
+        if already_applied(change, counters.applied_version(change.total_id, change.shard)):
+            skipped += 1
+            continue
+        if erased(change):
+            logger.info("counter erased: stream record dropped", extra={"total_id": change.total_id})
+            skipped += 1
+            continue
+        raise OutOfOrder(f"{change.total_id} shard {change.shard}: version {change.old_version} not applied yet")
     return skipped
+
+
+def erased(change: ShardChange) -> bool:
+    """Whether the record's counter was erased (account or photo deleted): neither its total nor its
+    shard item exists any more, so no later record can bring the total back and the record is moot.
+    (A reordered record of a live counter always finds its shard item: it is retried instead.)"""
+    shard_id = keys.shard_id_of_total(change.total_id, change.shard)
+    return not counters.items_exist([change.total_id, shard_id])
 
 
 def handle_stream(event: Mapping[str, Any], context: Any = None, region: str | None = None) -> dict:

@@ -96,6 +96,11 @@ def counter_total_id(kind: str, entity: str, region: str) -> str:
     return f"{kind}#{entity}#{region}#total"
 
 
+def shard_id_of_total(total_id: str, shard: int) -> str:
+    """The id of shard ``shard`` summed into ``total_id`` (the inverse of :func:`parse_counter_shard_id`)."""
+    return f"{total_id.removesuffix('#total')}#{shard}"
+
+
 def counter_total_ids(kind: str, entity: str, regions: tuple[str, ...]) -> list[str]:
     """Every item a read of the counter sums: one total per region, whatever the shard count."""
     return [counter_total_id(kind, entity, r) for r in regions]

@@ -164,6 +164,15 @@ def apply_to_total(total_id: str, delta: int, versions: dict[int, tuple[int, int
     return True
 
 
+def items_exist(counter_ids: list[str]) -> set[str]:
+    """Which of ``counter_ids`` exist now (one strongly consistent read each; the aggregator's rare
+    out-of-order path only)."""
+    client = aws.client("dynamodb")
+    return {counter_id for counter_id in counter_ids if client.get_item(
+        TableName=get_settings().counters_table, Key={"counter_id": {"S": counter_id}}, ConsistentRead=True,
+        ProjectionExpression="counter_id").get("Item")}
+
+
 def applied_version(total_id: str, shard: int) -> int:
     """The version of ``shard`` that ``total_id`` has applied (0: none; consistent read)."""
     found = aws.client("dynamodb").get_item(

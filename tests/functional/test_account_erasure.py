@@ -129,8 +129,6 @@ def test_from_the_202_on_the_account_is_locked_out_and_its_name_reserved(erasure
     assert body_of(status)["status"] == "requested"
 
 
-@pytest.mark.xfail(reason="issue 9 (counters branch): after erasure the friend's #total item is missing "
-                   "(the shard holds the right count); cause not found before the deadline", strict=False)
 def test_the_worker_erases_everything_of_the_user_and_keeps_other_counts_exact(erasure_client, deployed):
     (gone, token, gone_photo), (friend, _, friend_photo), (fan, _) = two_friends_and_a_fan(erasure_client, deployed)
     assert call(erasure_client, "POST", "/me/export", token=token).status_code == 202  # a zip to erase too
@@ -151,8 +149,6 @@ def test_the_worker_erases_everything_of_the_user_and_keeps_other_counts_exact(e
     assert len(reservation) == 1 and gone not in json.dumps(reservation[0].attribute_values)
 
 
-@pytest.mark.xfail(reason="issue 9 (counters branch): after erasure the friend's #total item is missing "
-                   "(the shard holds the right count); cause not found before the deadline", strict=False)
 def test_an_erasure_that_crashes_mid_way_resumes_without_counting_twice(erasure_client, deployed):
     (gone, token, gone_photo), (friend, _, friend_photo), (fan, _) = two_friends_and_a_fan(erasure_client, deployed)
     delete_account(erasure_client, token)

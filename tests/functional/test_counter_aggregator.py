@@ -110,3 +110,36 @@ def test_resharding_keeps_every_count_and_the_read_costs_one_item_per_region(api
     # THEN every count is there, read from one total item (one region)
     assert counters.read("likes", entity) == 22
     assert requested == [1]
+
+
+def test_a_late_record_of_an_erased_counter_is_dropped_and_does_not_hold_up_the_batch(api_env):
+    # GIVEN two likes on an erased photo's counter (its shard and total deleted, as erasure does)
+    # whose second record reaches the aggregator after the erasure, alone, before a live counter's record
+    table = api_env["CountersTable"]
+    erased, live = new_entity(), new_entity()
+    bump(erased)
+    bump(erased)
+    bump(live)
+    first, second = stream_records(table, erased)
+    assert aggregator.handle_stream({"Records": [first]}) == {"batchItemFailures": []}
+    client = aws.client("dynamodb")
+    for counter_id in (keys.counter_total_id("likes", erased, REGION), keys.counter_shard_id("likes", erased, REGION, 0)):
+        client.delete_item(TableName=table, Key={"counter_id": {"S": counter_id}})
+    # WHEN the late record and the live counter's record arrive in one batch
+    result = aggregator.handle_stream({"Records": [second, *stream_records(table, live)]})
+    # THEN the erased counter's record is dropped (nothing recreated), and the live counter is counted
+    assert result == {"batchItemFailures": []}
+    assert client.get_item(TableName=table, Key={"counter_id": {"S": keys.counter_total_id("likes", erased, REGION)}},
+                           ConsistentRead=True).get("Item") is None
+    assert total_item(table, live) == 1
+
+
+def test_a_reordered_record_of_a_live_counter_is_still_retried(api_env):
+    # GIVEN a live counter's second record delivered before its first (its shard item exists)
+    entity = new_entity()
+    bump(entity)
+    bump(entity)
+    _, second = stream_records(api_env["CountersTable"], entity)
+    # THEN it is reported failed (retried later), not dropped as erased
+    result = aggregator.handle_stream({"Records": [second]})
+    assert result == {"batchItemFailures": [{"itemIdentifier": second["dynamodb"]["SequenceNumber"]}]}
