@@ -240,6 +240,21 @@ def parse_counter_item_id(counter_id: str) -> tuple[str, str] | None:
 
 RECONCILE_JOB_ID = "reconcile#counters"
 
+#: User metadata every upload carries (a field of its presigned POST): the region that granted it.
+#: S3 replication copies user metadata, so a replica copy in another region's bucket still names
+#: the region whose record it belongs to (and whose worker alone may process or remove it).
+UPLOAD_REGION_METADATA = "upload-region"
+
+
+def is_foreign_upload(metadata: dict | None, replication_status: str | None, this_region: str) -> bool:
+    """Whether an upload object is not this region's to process or remove: a replica (S3 marks
+    replicas ``REPLICA``) or an object granted by another region. An object without the metadata
+    (granted before it existed) is this region's."""
+    if replication_status == "REPLICA":
+        return True
+    granted_in = {k.lower(): v for k, v in (metadata or {}).items()}.get(UPLOAD_REGION_METADATA)
+    return granted_in is not None and granted_in != this_region
+
 
 def original_locations(this_region: str, this_bucket: str, original_region: str | None,
                        original_bucket: str | None) -> list[tuple[str, str]]:

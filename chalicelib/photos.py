@@ -115,11 +115,13 @@ def create_photo(owner: str, content_type: str, size: int, caption: str | None) 
         original_bucket=settings.media_bucket,
     )
     records.create(record)
+    region_field = f"x-amz-meta-{keys.UPLOAD_REGION_METADATA}"  # whose record the object belongs to
     upload = aws.client("s3").generate_presigned_post(
         Bucket=settings.media_bucket,
         Key=keys.upload_key(owner, photo_id),
-        Fields={"Content-Type": content_type},
-        Conditions=[{"Content-Type": content_type}, ["content-length-range", size, size]],
+        Fields={"Content-Type": content_type, region_field: settings.region},
+        Conditions=[{"Content-Type": content_type}, {region_field: settings.region},
+                    ["content-length-range", size, size]],
         ExpiresIn=settings.upload_url_expiry_seconds,
     )
     metrics.add_metric(name="UploadsStarted", unit="Count", value=1)

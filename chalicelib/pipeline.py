@@ -97,9 +97,7 @@ def process_upload(upload: dict) -> str:
     owner, photo_id = keys.parse_upload_key(upload["key"])
     record = records.get(photo_id, consistent=True)
     if record is None:
-        logger.info("upload for a deleted photo: removing it", extra={"photo_id": photo_id})
-        aws.client("s3").delete_object(Bucket=upload["bucket"], Key=upload["key"])
-        return "orphan"
+        return _orphan_upload(upload, photo_id)
     if record.correlation_id:
         logger.set_correlation_id(record.correlation_id)
     if record.owner != owner:
@@ -225,6 +223,25 @@ def _record_edit_error(record: Photo, message: str, outcome: str) -> str:
     if not records.record_edit_error(record.photo_id, message, now_iso()):
         return "photo-deleted"
     return outcome
+
+
+def _orphan_upload(upload: dict, photo_id: str) -> str:
+    """An upload with no photo record here: removed only if this region granted it (its photo was
+    deleted). A copy replicated from another region usually lands before the record replicates: it is
+    that region's to process, and deleting it would replicate the delete and lose the original there."""
+    s3 = aws.client("s3")
+    try:
+        head = s3.head_object(Bucket=upload["bucket"], Key=upload["key"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        return "gone"
+    if keys.is_foreign_upload(head.get("Metadata"), head.get("ReplicationStatus"), get_settings().region):
+        logger.info("replicated upload before its record: left to its home region", extra={"photo_id": photo_id})
+        return "processed-in-home-region"
+    logger.info("upload for a deleted photo: removing it", extra={"photo_id": photo_id})
+    s3.delete_object(Bucket=upload["bucket"], Key=upload["key"])
+    return "orphan"
 
 
 def _discard_expired(record: Photo, upload: dict) -> str:

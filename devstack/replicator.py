@@ -174,7 +174,12 @@ class Replication:
         if self._echoes[key] <= 0:
             del self._echoes[key]
 
-    def applied(self, target: str, change: Change, now: float) -> None:
+    def applied(self, target: str, change: Change, now: float, echoed: bool = True) -> None:
+        """``change`` was written into ``target``; ``echoed`` False: it left no stream record there (a
+        delete of an absent item), so no echo is awaited: a later local write of the same content
+        (such as that region deleting the item itself) must not be mistaken for it and dropped."""
+        if not echoed:
+            self.cancel_echo(target, change)
         self.outbox[target].popleft()
         key = (target, *change.item)
         self._applied_at[key] = now
@@ -243,11 +248,14 @@ class TableWriter:
     def __init__(self, dynamodb: Any) -> None:
         self.dynamodb = dynamodb
 
-    def apply(self, change: Change) -> None:
+    def apply(self, change: Change) -> bool:
+        """Write ``change``; returns whether it shows on the target's stream (a delete of an item
+        that is not there writes no stream record, in DynamoDB as in moto: no echo will come)."""
         if change.image is None:
-            self.dynamodb.delete_item(TableName=change.table, Key=dict(change.keys))
-        else:
-            self.dynamodb.put_item(TableName=change.table, Item=dict(change.image))
+            old = self.dynamodb.delete_item(TableName=change.table, Key=dict(change.keys), ReturnValues="ALL_OLD")
+            return bool(old.get("Attributes"))
+        self.dynamodb.put_item(TableName=change.table, Item=dict(change.image))
+        return True
 
 
 class BucketCopier:
@@ -391,13 +399,13 @@ class Replicator:
                     change = queue[0]
                     self.core.expect_echo(region, change)
                     try:
-                        self.writers[region].apply(change)
+                        echoed = self.writers[region].apply(change)
                     except Exception:  # noqa: BLE001 - keep it at the head, in order, for the next tick
                         self.core.cancel_echo(region, change)
                         self.errors += 1
                         logger.warning("apply failed in %s", region, exc_info=True)
                         break
-                    self.core.applied(region, change, time.time())
+                    self.core.applied(region, change, time.time(), echoed=echoed)
         if self.copier is not None and clock >= self._next_s3:
             self._next_s3 = clock + self.S3_INTERVAL_SECONDS
             try:

@@ -560,6 +560,41 @@ def test_a_replicated_upload_is_left_to_the_region_that_granted_it(client, regio
     assert pipeline.process_upload(upload) == "processed-in-home-region"
 
 
+def test_a_replica_copy_landing_before_its_photo_record_is_never_deleted(client, regions, replica_outputs, api_env):
+    from chalicelib import keys, pipeline
+
+    # Given a photo granted in the primary region, whose upload carries the granting region
+    owner, token = member(client)
+    grant = body_of(call(client, "POST", "/photos", {"content_type": "image/jpeg", "size": 1000}, token=token))
+    photo_id, fields = grant["photo"]["id"], grant["upload"]["fields"]
+    assert fields[f"x-amz-meta-{keys.UPLOAD_REGION_METADATA}"] == PRIMARY
+    key = keys.upload_key(owner, photo_id)
+    # and S3 replication's copy (user metadata kept) in the replica's bucket before the record replicated
+    boto3.client("s3", region_name=REPLICA).put_object(
+        Bucket=replica_outputs["MediaBucket"], Key=key, Body=b"original",
+        Metadata={keys.UPLOAD_REGION_METADATA: PRIMARY})
+    # When the replica region's upload worker sees it
+    regions(REPLICA)
+    outcome = pipeline.process_upload({"bucket": replica_outputs["MediaBucket"], "key": key})
+    # Then it is left to the home region: the copy stays (no delete to replicate back)
+    assert outcome == "processed-in-home-region"
+    assert boto3.client("s3", region_name=REPLICA).head_object(Bucket=replica_outputs["MediaBucket"], Key=key)
+
+
+def test_an_upload_for_a_deleted_photo_is_removed_in_the_region_that_granted_it(client, regions, api_env):
+    from chalicelib import keys, pipeline
+
+    # Given an upload granted here whose photo record no longer exists
+    owner = new_username()
+    key = keys.upload_key(owner, keys.new_id())
+    s3 = boto3.client("s3", region_name=PRIMARY)
+    s3.put_object(Bucket=api_env["MediaBucket"], Key=key, Body=b"orphan",
+                  Metadata={keys.UPLOAD_REGION_METADATA: PRIMARY})
+    # When the home region's worker processes it, then the orphan is removed
+    assert pipeline.process_upload({"bucket": api_env["MediaBucket"], "key": key}) == "orphan"
+    assert s3.list_objects_v2(Bucket=api_env["MediaBucket"], Prefix=key).get("KeyCount", 0) == 0
+
+
 # --- late items: replicated in after a reader's page, with an older timestamp ---------------------------
 
 def photo_at(owner: str, created_at: str):

@@ -75,6 +75,22 @@ def test_the_replicators_own_writes_are_not_sent_back():
     assert replication.backlog == 0
 
 
+def test_a_local_delete_after_a_replicated_delete_of_an_absent_item_still_replicates():
+    # Given a delete replicated into EU where the item was never written (no stream record: no echo)
+    replication = Replication([US, EU], lag_seconds=0.0)
+    replication.observe(change(US, 100.0, None))
+    replication.plan(100.0)
+    replication.expect_echo(EU, replication.outbox[EU][0])
+    replication.applied(EU, replication.outbox[EU][0], 100.0, echoed=False)
+    # When EU later writes the item, US gets it, and then EU deletes it locally
+    replication.observe(change(EU, 101.0, "b"))
+    assert drain(replication, 101.0) == {US: ["b"], EU: []}
+    replication.observe(change(US, 101.01, "b"))  # US's stream shows the replicated write
+    replication.observe(change(EU, 102.0, None))
+    # Then that delete reaches US (it was not taken for the first delete's echo)
+    assert drain(replication, 103.0) == {US: [None], EU: []}
+
+
 def test_an_unapplied_change_waits_in_order_and_nothing_is_lost():
     replication = Replication([US, EU], lag_seconds=0.0)
     for n, value in enumerate("abc"):
