@@ -276,39 +276,53 @@ def stream_event_sources(app: Any) -> list[DynamoDBEventConfig]:
 
 
 class StreamTail:
-    """Lambda's poller for one DynamoDB stream: per shard an iterator and the records not yet
-    acknowledged (a failed batch's records from its checkpoint on are delivered again first)."""
+    """Lambda's poller for one DynamoDB stream: per shard the last sequence number read and the
+    records not yet acknowledged (a failed batch's records from its checkpoint on are delivered again first).
+
+    Each read asks for a fresh iterator after the last sequence number read instead of following
+    ``NextShardIterator``: when moto cancels a ``TransactWriteItems`` it restores a deep copy of the
+    whole table, stream shard included, and an iterator taken before keeps reading the orphaned
+    shard, silently missing every later record (``devstack.replicator.StreamReader`` does the same).
+    """
 
     def __init__(self, streams_client: Any, stream_arn: str, starting_position: str = "TRIM_HORIZON") -> None:
+        if starting_position != "TRIM_HORIZON":  # the app's mappings start at the stream's beginning
+            raise ValueError(f"the local stream poller reads from TRIM_HORIZON only, not {starting_position!r}")
         self.streams = streams_client
         self.stream_arn = stream_arn
-        self.starting_position = starting_position if starting_position in ("TRIM_HORIZON", "LATEST") else "TRIM_HORIZON"
-        self._iterators: dict[str, str | None] = {}
+        self._last: dict[str, str | None] = {}
         self._pending: dict[str, list[dict[str, Any]]] = {}
 
     def _refresh_shards(self) -> None:
         description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         for shard in description.get("Shards", []):
             shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=self.starting_position,
-                )["ShardIterator"]
+            if shard_id not in self._last:
+                self._last[shard_id] = None
                 self._pending[shard_id] = []
+
+    def _read(self, shard_id: str, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` records after the last one read, through a fresh iterator."""
+        last = self._last[shard_id]
+        position = ({"ShardIteratorType": "TRIM_HORIZON"} if last is None else
+                    {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last})
+        iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **position)["ShardIterator"]
+        records = self.streams.get_records(ShardIterator=iterator, Limit=limit).get("Records", [])
+        if records:
+            self._last[shard_id] = max((r["dynamodb"]["SequenceNumber"] for r in records), key=int)
+        return records
 
     def next_batch(self, batch_size: int, window_seconds: float = 0) -> tuple[str | None, list[dict[str, Any]]]:
         """``(shard, records)``: the oldest unacknowledged records of the first shard that has any."""
         self._refresh_shards()
-        for shard_id in self._iterators:
+        for shard_id in self._last:
             window_ends = time.monotonic() + window_seconds
             while True:
                 pending = self._pending[shard_id]
-                if len(pending) < batch_size and self._iterators[shard_id]:
-                    got = self.streams.get_records(ShardIterator=self._iterators[shard_id],
-                                                   Limit=batch_size - len(pending))
-                    self._iterators[shard_id] = got.get("NextShardIterator")
-                    pending.extend(got.get("Records", []))
-                    if got.get("Records") and time.monotonic() < window_ends:
+                if len(pending) < batch_size:
+                    got = self._read(shard_id, batch_size - len(pending))
+                    pending.extend(got)
+                    if got and time.monotonic() < window_ends:
                         continue
                 if pending and (len(pending) >= batch_size or time.monotonic() >= window_ends):
                     return shard_id, list(pending[:batch_size])

@@ -113,3 +113,29 @@ def test_media_objects_are_copied_both_ways_and_deletes_follow_where_the_rule_sa
     copier.sync(frozenset(), lag_seconds=0.0)
     assert "Contents" not in us.list_objects_v2(Bucket=buckets["us-east-1"], Prefix="media/")
     assert eu.list_objects_v2(Bucket=buckets["eu-west-1"], Prefix="keep/")["KeyCount"] == 1  # deletes not replicated
+
+
+def test_the_event_pumps_stream_poller_sees_records_written_after_a_cancelled_transaction(moto_server, unique_name):
+    # moto restores a deep copy of the table (stream shard included) when it cancels a transaction:
+    # an iterator taken before would keep reading the orphaned shard and miss every later record.
+    from devstack.event_pump import StreamTail
+
+    client = make_client_factory(moto_server)
+    dynamodb, table = client("dynamodb", "us-east-1"), unique_name("tail")
+    dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    tail = StreamTail(client("dynamodbstreams", "us-east-1"), arn)
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "before"}})
+    shard, first = tail.next_batch(10)
+    tail.acknowledge(shard, len(first))
+    # A cancelled transaction, then a write
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(TransactItems=[{"Put": {
+            "TableName": table, "Item": {"pk": {"S": "before"}}, "ConditionExpression": "attribute_not_exists(pk)"}}])
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "after"}})
+    _, later = tail.next_batch(10)
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in first] == ["before"]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in later] == ["after"]
