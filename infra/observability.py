@@ -56,6 +56,7 @@ BUSINESS_WIDGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Photos ready and failed", ("PhotosProcessed", "PhotosRejected", "PhotoEditsApplied", "PhotosPurged")),
     ("Likes, follows and feed reads", ("Likes", "Follows", "FeedReads")),
     ("Exports and account erasures", ("ExportsReady", "AccountsErased")),
+    ("Counter stream records redelivered", ("CounterRecordsRedelivered",)),
 )
 
 # Error-rate alarm per decorator kind: the share of failed invocations (%) that pages, and the runbook
