@@ -50,8 +50,22 @@ exist at run time, else from a local fallback (1 below 1,000 followers, 8 below 
 1M, 128 above); which one was used is printed. The same count is used for an account's followers
 partitions, its counters, and the likes counters of its photos. Counter increments follow
 :mod:`chalicelib.repositories.counters`: one random shard among ``shards`` in the writer's region (modelled as
-load/shards on each), reads BatchGet the ``#meta`` item plus every shard of every region. Nothing
-of ``counters.py`` (which does I/O) is called.
+load/shards on each), after reading the ``#meta`` item (``shard_count``, cached); reads BatchGet one
+``#total`` item per region (``keys.counter_total_ids``), never a shard. The stream aggregator
+(:mod:`chalicelib.aggregator`) writes each region's ``#total`` (one UpdateItem per batch per 50 shards,
+its size growing with one version attribute per shard): :func:`total_writes`, worst case by default
+(each counter shard on its own stream shard), the one-stream-shard best case printed beside it.
+Nothing of ``counters.py`` (which does I/O) is called.
+
+Caches (OUR design only; the naive design has none): the in-process cache of each of
+``containers`` containers with the TTL of each kind from ``chalicelib.cache.TTL_SECONDS`` (photo,
+profile, counter, shard_count, timeline, registry); a key read at r/s (Poisson, spread evenly over
+the containers) misses r / (1 + r x TTL / containers) times a second (one miss per renewal cycle).
+DAX's item cache (record TTL and node count from ``infra/dax.yaml``) then serves, by the same
+formula over its nodes, exactly the reads ``chalicelib.dax.route`` sends to DAX (UsersTable items,
+counters' ``#meta`` / ``#total``). The LRU bound (``MAX_ENTRIES``) is checked, not modelled: the
+report prints the live entries it implies per container. The ``liked`` cache (keyed by viewer and
+photo: per-key rates far below one per TTL) is not credited.
 
 Operations per request (units per request; x2 = transactional):
 - OURS
@@ -63,15 +77,16 @@ Operations per request (units per request; x2 = transactional):
     today it has none, so none is credited)
     + the celebrity registry (8 copies, one picked at random, cached 60 s per container:
     min(rate, containers / 60) reads/s spread over the copies).
-  - photo view: GetItem photo (0.5) + GetItem ``liked#{viewer}`` edge (0.5) + BatchGet likes
-    counter ``#meta`` + every shard (0.5 each).
-  - like: TransactWrite(put ``liked#{user}`` edge + ADD to one random likes shard in the writer's
-    region) = 2 x 2 WCU.
+  - photo view: GetItem photo (0.5, cache ``photo``) + GetItem ``liked#{viewer}`` edge (0.5) +
+    BatchGet the likes counter's ``#total`` per region (0.5 each below 4 KB; cache ``counter`` + DAX).
+  - like: ``prepare_write`` reads the likes ``#meta`` (``shard_count``) and ``#total`` items (cached),
+    then TransactWrite(``liked#{user}`` edge + likers mirror + ADD to one random likes shard in the
+    writer's region) = 3 x 2 WCU; the aggregator's ``#total`` write.
   - follow: TransactWrite(``following#{follower}`` edge + ``followers#{followee}#{shard}`` edge +
     ADD to a followers counter shard of the followee + a following counter shard of the
     follower) = 4 x 2 WCU.
-  - profile view: GetItem user (0.5) + BatchGet followers/following/photos counters: ``#meta``
-    + every shard (0.5 each).
+  - profile view: GetItem user (0.5, cache ``profile`` + DAX) + BatchGet followers/following/photos
+    counters: one ``#total`` per region each (cache ``counter`` + DAX).
   - upload: photo put + pipeline's "ready" update (2 x 1 WCU, each mirrored into ``by_owner``:
     2 GSI WCU) + ADD one photos counter shard (1 WCU); then, for non-celebrities only, the fan-out:
     Query the uploader's followers shards (100 B edges, summed, 0.5 RCU per 4 KB) and put one 1 KB
@@ -93,6 +108,7 @@ read of a celebrity's newest photo would need the same container cache), global-
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import math
 import sys
@@ -1229,7 +1245,11 @@ def main(argv: list[str] | None = None) -> int:
     shards_for, policy = resolve_shard_policy()
     pop = build_population(cfg, shards_for, policy)
     env = make_env(pop)
-    summaries = {design: summarise(build_model(design, pop, env)) for design in DESIGNS}
+    models = {design: build_model(design, pop, env) for design in DESIGNS}
+    summaries = {design: summarise(model) for design, model in models.items()}
+    best_case = dataclasses.replace(cfg, stream_shards=1)
+    best_pop = dataclasses.replace(pop, cfg=best_case)
+    best = summarise(build_model(OURS, best_pop, env))
     built = time.perf_counter() - started
 
     celeb_share = float(pop.popularity[: pop.n_celebs].sum())
@@ -1249,18 +1269,33 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mix: {mix}")
     print(f"targets ∝ followers+1: the celebrities draw {100 * celeb_share:.0f} % of targeted requests "
           f"(top one {100 * pop.popularity[0]:.0f} %); newest photo of an owner {100 * pop.photo_weights[0]:.0f} %")
-    timeline = ("no celebrity-timeline cache in the code (chalicelib.feed): every pull reaches by_owner"
-                if cfg.timeline_ttl_s is None else
-                f"a celebrity's timeline is cached {cfg.timeline_ttl_s:g} s in each of {cfg.containers:,} containers "
-                f"-> its by_owner partition sees min(rate, {cfg.containers / cfg.timeline_ttl_s:,.0f}) queries/s")
-    print(f"caches (read from the code): {timeline}; registry cached {cfg.registry_ttl_s:g} s -> min(rate, {cfg.containers / cfg.registry_ttl_s:,.1f}) "
-          f"reads/s over {keys.CELEBRITY_REGISTRY_COPIES} copies ({env.registry_rcu:g} RCU each)")
+    ttls = ", ".join(f"{tag} {cfg.ttls[kind]:g} s{' +DAX' if dax else ''}" for tag, (kind, dax) in CACHED_READS.items())
+    print(f"caches (read from the code): chalicelib.cache TTLs {ttls}; {cfg.containers:,} containers, at most "
+          f"{cfg.max_entries:,} entries each; a key read at r/s reaches the next tier at r / (1 + r x TTL / caches)")
+    print(f"  DAX item cache (infra/dax.yaml): record TTL {cfg.dax_ttl_s:g} s, {cfg.dax_nodes} nodes (each its own "
+          "cache: worst case), only for the reads chalicelib.dax.route sends there (UsersTable, counters' #meta/#total)")
+    print(f"  registry over {keys.CELEBRITY_REGISTRY_COPIES} copies ({env.registry_rcu:g} RCU each); naive: no cache")
+    print(f"  counters: a view BatchGets {len(cfg.regions)} #total item(s) per counter (one per region: "
+          f"{', '.join(cfg.regions)}); the aggregator's #total writes: worst case one stream shard per counter shard")
     shares = env.follower_shares(int(pop.shards[0]))
     print(f"followers-shard shares measured with keys.follower_shard over {env.follower_shares.actors_hashed:,} actor ids "
           f"({env.follower_shares.method}): {len(shares)} shards, busiest {shares.max() * len(shares):.3f}x the mean")
     print(f"units: feed page {R_FEED_PAGE:g} RCU (20 x 1 KB, EC), celebrity timeline page {R_TIMELINE_PAGE:g} RCU, "
           f"GetItem {R_PHOTO:g} RCU, like {2 * W_EDGE_TXN:g} WCU, follow {4 * W_EDGE_TXN:g} WCU (transactions 2x)")
     print(f"model built and summarised in {built:.1f} s")
+
+    stats = models[OURS].cache_stats.rates
+    print("\nCache hit ratio per entity, OUR design (item reads/s asked -> after in-process -> after DAX -> DynamoDB)")
+    print(f"  {'entity':<12} {'asked/s':>10} {'in-process hit':>15} {'DAX hit':>8} {'overall hit':>12} {'to DynamoDB/s':>14}")
+    live = 0.0
+    for tag, (asked, after, reached) in stats.items():
+        kind, dax = CACHED_READS[tag]
+        live += after * cfg.ttls[kind] / cfg.containers  # entries stored per container within their TTL
+        dax_hit = f"{100 * (1 - reached / after):.1f} %" if dax and after else "-"
+        print(f"  {tag:<12} {asked:>10,.1f} {100 * (1 - after / asked) if asked else 0:>13.1f} % {dax_hit:>8} "
+              f"{100 * (1 - reached / asked) if asked else 0:>10.1f} % {reached:>14,.1f}")
+    print(f"  live entries per container (modelled kinds): ~{live:,.0f} of {cfg.max_entries:,}: "
+          f"{'the LRU bound evicts no live entry' if live < cfg.max_entries else 'the LRU bound BINDS (not modelled)'}")
 
     for summary in summaries.values():
         print_top(summary)
@@ -1296,9 +1331,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"naive design: {'OVERLOADED as expected' if hot_naive > 1.0 else 'NOT overloaded (unexpected)'} "
           f"({100 * hot_naive:.0f} %, {naive.above_limit:,} keys over a limit); "
           f"hottest key naive/ours: {hot_naive / hot_ours:.1f}x")
-    print(f"read cost: ours reads {ours.rcu / naive.rcu:.1f}x the RCU of naive; "
-          f"{100 * ours.by_table.get(COUNTERS, (0, 0))[0] / ours.rcu:.0f} % of it is counter reads "
-          f"(every photo/profile view BatchGets #meta + all shards: {int(pop.shards[0]) + 1} items for a celebrity's counter)")
+    print(f"read cost: ours reads {ours.rcu / naive.rcu:.2f}x the RCU of naive (goal <= 1x: "
+          f"{'PASS' if ours.rcu <= naive.rcu else 'MISS'}); {100 * ours.by_table.get(COUNTERS, (0, 0))[0] / ours.rcu:.0f} % "
+          f"of it is counter reads (one #total per region per counter, {len(cfg.regions)} item(s) whatever the shards)")
+    print(f"aggregator best case (all of a counter's shard items on ONE stream shard): hottest key "
+          f"{100 * best.hottest['util'].util:.1f} % ({best.hottest['util'].table.split('/')[-1]} {best.hottest['util'].pk}); "
+          f"goal {'PASS' if best.hottest['util'].util <= GOAL else 'MISS'}; total RCU/s {best.rcu:,.0f}")
 
     print(f"\nCelebrity upload (naive push fan-out at {cfg.fanout_write_rate:,.0f} feed writes/s, the default per-table "
           "on-demand write quota, i.e. the whole table's write capacity):")

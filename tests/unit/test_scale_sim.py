@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import uuid
 
 import numpy as np
@@ -167,6 +168,11 @@ def test_the_simulators_cache_parameters_are_the_codes():
     assert cfg.dax_ttl_s == parameter_group_ttls()[0]
     # And the aggregator's #total writes are bounded by its batching window
     assert sim.total_writes(1e9, 128) == 128 / aggregator.BATCH_WINDOW_SECONDS
+    # one stream shard: one batch per window, one UpdateItem per MAX_SHARDS_PER_UPDATE shards in it
+    per_window = math.ceil(128 / aggregator.MAX_SHARDS_PER_UPDATE) / aggregator.BATCH_WINDOW_SECONDS
+    assert sim.total_writes(1e9, 128, stream_shards=1) == per_window
+    # and a #total item carries one applied version per shard (its size is what an update costs)
+    assert sim.w_total(512) == math.ceil(sim.total_item_bytes(512) / 1024)
 
 
 def _request(tag: str, settings) -> tuple[str, dict]:
