@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import uuid
 
 import numpy as np
@@ -39,10 +40,15 @@ def test_our_design_spreads_a_celebrity_like_counter_over_its_shards():
     shard_keys = [keys.counter_shard_id("likes", newest, cfg.regions[0], n) for n in range(celebrity.shards)]
     assert celebrity.shards == sim.fallback_shards_for(cfg.celebrity_followers[0]) == 128
     like_writes = cfg.rate("like") * pop.popularity[0] * pop.photo_weights[0] * sim.W_COUNTER_TXN
+    total = keys.counter_total_id("likes", newest, cfg.regions[0])
     written = [k for k, (_, w) in ours.items() if k.startswith(f"likes#{newest}#") and w > 0]
-    assert sorted(written) == sorted(shard_keys)
+    assert sorted(written) == sorted([*shard_keys, total])
     for key in shard_keys:
         assert ours[key][1] == pytest.approx(like_writes / celebrity.shards)
+        assert ours[key][0] == 0  # shards are never read
+    # And the aggregator writes the region's #total once per shard write (low traffic: below its bound)
+    likes = like_writes / sim.W_COUNTER_TXN
+    assert ours[total][1] == pytest.approx(likes * sim.w_total(celebrity.shards))
     # And the naive design puts every like of that photo on one item
     assert naive[f"likes#{newest}"][1] == pytest.approx(like_writes)
     assert not any(k.startswith(f"likes#{newest}#") for k in naive)
@@ -90,16 +96,19 @@ def test_per_key_totals_equal_the_sum_of_operation_costs(design):
     assert wcu == pytest.approx(expected_wcu, rel=1e-9)
 
 
-def test_only_likes_cost_three_transactional_writes_each_in_both_designs():
-    # Given a mix of likes only
-    cfg = dataclasses.replace(SMALL, mix={"like": 1.0}, celebrity_uploads_per_day=0.0)
+def test_a_like_costs_three_transactional_writes_and_ours_also_reads_the_count_it_returns():
+    # Given a mix of likes only, no caches
+    cfg = dataclasses.replace(SMALL, mix={"like": 1.0}, celebrity_uploads_per_day=0.0, cache=False)
     pop, env = small_world(cfg)
-    for design in sim.DESIGNS:
-        # When modelled
-        rcu, wcu = sim.build_model(design, pop, env).totals()
-        # Then each like is TransactWrite(edge + likers mirror + counter) = 3 items x 2 WCU, nothing read
-        assert wcu == pytest.approx(cfg.peak_rps * 6)
-        assert rcu == 0
+    ours = sim.build_model(sim.OURS, pop, env).totals()
+    naive = sim.build_model(sim.NAIVE, pop, env).totals()
+    # Then naive is TransactWrite(edge + likers mirror + counter) = 3 items x 2 WCU, nothing read
+    assert naive == pytest.approx((0.0, cfg.peak_rps * 6))
+    # And ours (counters.prepare_write) reads the #meta item and one #total per region, and the
+    # aggregator adds between one and two WCU (the #total's size) per like below its batching bound
+    assert sim.r_total(128) == sim.R_COUNTER == 0.5
+    assert ours[0] == pytest.approx(cfg.peak_rps * (sim.R_COUNTER + len(cfg.regions) * 0.5))
+    assert cfg.peak_rps * 7 <= ours[1] <= cfg.peak_rps * 8
 
 
 def test_a_timeline_cache_if_the_code_had_one_would_cap_a_celebrity_timeline_partition():
@@ -109,9 +118,13 @@ def test_a_timeline_cache_if_the_code_had_one_would_cap_a_celebrity_timeline_par
     # When our design is modelled
     cached = explicit_loads(sim.OURS, pop, env)
     uncached = explicit_loads(sim.OURS, uncached_pop, uncached_env)
-    # Then celebrity1's by_owner partition is read at most containers / ttl times a second
+    # Then celebrity1's by_owner partition is read once per container per TTL renewal cycle
+    # (rate / (1 + rate x ttl / containers)), below containers / ttl times a second
     cfg = pop.cfg
-    assert cached["celebrity1"][0] == pytest.approx(cfg.containers / cfg.timeline_ttl_s * sim.R_TIMELINE_PAGE)
+    rate = cfg.rate("feed")
+    misses = rate / (1 + rate * cfg.timeline_ttl_s / cfg.containers)
+    assert cached["celebrity1"][0] == pytest.approx(misses * sim.R_TIMELINE_PAGE)
+    assert cached["celebrity1"][0] < cfg.containers / cfg.timeline_ttl_s * sim.R_TIMELINE_PAGE
     assert uncached["celebrity1"][0] == pytest.approx(cfg.rate("feed") * sim.R_TIMELINE_PAGE)
 
 
@@ -142,9 +155,68 @@ def test_shard_policy_falls_back_with_the_documented_steps():
 
 
 def test_the_simulators_cache_parameters_are_the_codes():
-    from chalicelib import cache
+    from chalicelib import aggregator, cache
+    from devstack.dax_proxy import parameter_group_ttls
 
     cfg = sim.Config()
-    # Only caches that exist in chalicelib are modelled, with the code's own TTLs
+    # Only caches that exist in chalicelib are modelled, with the code's own TTLs and bound
     assert cfg.timeline_ttl_s == cache.TTL_SECONDS.get("timeline")
     assert cfg.registry_ttl_s == cache.TTL_SECONDS["registry"]
+    assert cfg.ttls == cache.TTL_SECONDS and cfg.max_entries == cache.MAX_ENTRIES
+    assert {kind for kind, _ in sim.CACHED_READS.values()} <= set(cache.TTL_SECONDS)
+    # And DAX's item cache TTL is the one infra/dax.yaml deploys (the local stand-in reads the same)
+    assert cfg.dax_ttl_s == parameter_group_ttls()[0]
+    # And the aggregator's #total writes are bounded by its batching window
+    assert sim.total_writes(1e9, 128) == 128 / aggregator.BATCH_WINDOW_SECONDS
+    # one stream shard: one batch per window, one UpdateItem per MAX_SHARDS_PER_UPDATE shards in it
+    per_window = math.ceil(128 / aggregator.MAX_SHARDS_PER_UPDATE) / aggregator.BATCH_WINDOW_SECONDS
+    assert sim.total_writes(1e9, 128, stream_shards=1) == per_window
+    # and a #total item carries one applied version per shard (its size is what an update costs)
+    assert sim.w_total(512) == math.ceil(sim.total_item_bytes(512) / 1024)
+
+
+def _request(tag: str, settings) -> tuple[str, dict]:
+    """The DynamoDB request the code makes for a read the simulator tags ``tag``."""
+    total = {"counter_id": {"S": keys.counter_total_id("likes", "p1", "us-east-1")}}
+    meta = {"counter_id": {"S": keys.counter_meta_id("likes", "p1")}}
+    return {
+        "profile": ("GetItem", {"TableName": settings.users_table, "Key": {"username": {"S": "u"}}}),
+        "counter": ("BatchGetItem", {"RequestItems": {settings.counters_table: {"Keys": [total]}}}),
+        "shard_count": ("BatchGetItem", {"RequestItems": {settings.counters_table: {"Keys": [meta, total]}}}),
+        "photo": ("GetItem", {"TableName": settings.photos_table, "Key": {"photo_id": {"S": "p1"}}}),
+        "registry": ("GetItem", {"TableName": settings.graph_table, "Key": {"pk": {"S": "celebrities#0"}}}),
+        "timeline": ("Query", {"TableName": settings.photos_table, "IndexName": "by_owner"}),
+    }[tag]
+
+
+@pytest.mark.parametrize("tag", sorted(sim.CACHED_READS))
+def test_the_simulator_credits_dax_exactly_where_the_code_reads_through_it(tag):
+    from types import SimpleNamespace
+
+    from chalicelib import dax
+
+    settings = SimpleNamespace(users_table="users", counters_table="counters", photos_table="photos",
+                               graph_table="graph")
+    operation, params = _request(tag, settings)
+    routed = dax.route(operation, params, users_table=settings.users_table, counters_table=settings.counters_table)
+    assert (routed == dax.DAX) == sim.CACHED_READS[tag][1]
+
+
+def test_a_counter_view_reads_one_total_item_per_region_whatever_the_shard_count():
+    # Given two regions and a celebrity with 128 shards
+    cfg = dataclasses.replace(SMALL, regions=("us-east-1", "eu-west-1"))
+    pop, env = small_world(cfg)
+    celebrity = pop.account(0)
+    assert celebrity.shards == 128
+    pid = celebrity.photo_ids[0]
+    # When a profile view and a photo view are listed
+    profile = sim.request_ops(sim.OURS, "profile", env, target=celebrity)
+    view = sim.request_ops(sim.OURS, "photo_view", env, target=celebrity, photo=0)
+    # Then the counter items read are exactly the real key functions' totals: len(regions) per counter
+    read = [op.pk for op in profile + view if op.table == sim.COUNTERS and op.rcu > 0]
+    expected = [*(t for kind in sim.COUNTER_KINDS for t in keys.counter_total_ids(kind, celebrity.name, cfg.regions)),
+                *keys.counter_total_ids("likes", pid, cfg.regions)]
+    assert sorted(read) == sorted(expected)
+    assert len(read) == (len(sim.COUNTER_KINDS) + 1) * len(cfg.regions)
+    # And every one of them goes through the counter cache
+    assert {op.cached for op in profile + view if op.table == sim.COUNTERS} == {"counter"}
