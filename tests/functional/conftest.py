@@ -74,14 +74,12 @@ class CounterStream:
 
     In AWS the aggregator runs within about a second of a counted write. Here every eventually
     consistent counter read (a DynamoDB ``BatchGetItem``) first delivers the stream records written
-    so far to :func:`chalicelib.aggregator.handle_stream`, once per active region (each region's
-    aggregator reads its replica's stream, which carries every region's shards).
+    so far in the serving region's replica to :func:`chalicelib.aggregator.handle_stream` for that region.
     """
 
     def __init__(self, table: str) -> None:
         self.table = table
-        self.shard: Any = None
-        self.position = 0
+        self.positions: dict[str, tuple[Any, int]] = {}  # region -> (its replica's stream shard, records delivered)
         self.delivering = False
         self.hooked: set[int] = set()
 
@@ -107,16 +105,18 @@ class CounterStream:
         try:
             # moto 5.2.5's in-process DynamoDB Streams API answers "Not yet implemented" (server mode
             # works: devstack/event_pump.py); the records are read from moto's own stream shard.
-            shard = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(self.table).stream_shard
-            if shard is not self.shard:  # the table was created again (provision_again): a new stream
-                self.shard, self.position = shard, 0
-            records = [record.to_json() for record in shard.items[self.position:]]
-            self.position += len(records)
+            # Each region's aggregator reads its own replica's stream (the serving region's here); other
+            # regions' totals arrive by replication, as in AWS.
+            region = settings.get_settings().region
+            shard = dynamodb_backends[DEFAULT_ACCOUNT_ID][region].get_table(self.table).stream_shard
+            seen, position = self.positions.get(region, (None, 0))
+            if shard is not seen:  # the table was created again (provision_again): a new stream
+                position = 0
+            records = [record.to_json() for record in shard.items[position:]]
+            self.positions[region] = (shard, position + len(records))
             if records:
-                current = settings.get_settings()
-                for region in current.active_regions or (current.region,):
-                    result = aggregator.handle_stream({"Records": records}, None, region=region)
-                    assert result == {"batchItemFailures": []}, result
+                result = aggregator.handle_stream({"Records": records}, None, region=region)
+                assert result == {"batchItemFailures": []}, result
             return len(records)
         finally:
             self.delivering = False
