@@ -715,8 +715,8 @@ CACHED_READS: dict[str, tuple[str, bool]] = {
     "registry": ("registry", False),      # GetItem GraphTable celebrities#{copy}
     "photo": ("photo", False),            # GetItem PhotosTable
     "profile": ("profile", True),         # GetItem UsersTable
-    "counter": ("counter", True),         # BatchGet CountersTable #total items
-    "shard_count": ("shard_count", True),  # BatchGet/GetItem CountersTable #meta item (writes only)
+    "counter": ("counter", False),        # BatchGet CountersTable #total items (straight to DynamoDB: the aggregator bypasses DAX)
+    "shard_count": ("shard_count", False),  # BatchGet #meta with the #total (a like/follow): straight to DynamoDB
 }
 
 

@@ -79,10 +79,12 @@ def route(operation: str, params: dict, *, users_table: str, counters_table: str
 
 
 def _is_meta_key(key: dict) -> bool:
-    """A counter's ``#meta`` (shard count) or ``#total`` item (one region's total, kept by the
-    aggregator): read through DAX's item cache; shards are transaction-written and never read."""
+    """A counter's ``#meta`` (shard count) item: read through DAX's item cache. ``#total`` items are
+    not: the stream aggregator writes them straight to DynamoDB (it runs outside the VPC), so DAX
+    would serve a total up to its record TTL old; totals are cached in-process only (``counter``
+    TTL). Shards are transaction-written and never read."""
     counter_id = key.get("counter_id", {}).get("S", "")
-    return counter_id.endswith(("#meta", "#total"))
+    return counter_id.endswith("#meta")
 
 
 class CircuitBreaker:

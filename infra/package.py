@@ -242,6 +242,14 @@ def build(stage: str, out: Path, *, architecture: str | None = None, force: bool
     from chalice.cli import cli
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice package needs a region; unused
+    if not os.environ.get("COUNTERS_STREAM_ARN"):
+        # app.py names the counters stream at import (the aggregator's event source). Its ARN is a
+        # deployed stack's output, per region (.chalice/env/<stage>/<region>.json from infra.stage_env);
+        # without one the package names a placeholder that a deploy of this template must not keep.
+        os.environ["COUNTERS_STREAM_ARN"] = (f"arn:aws:dynamodb:us-east-1:000000000000:table/photoscale-{stage}-counters"
+                                             "/stream/PACKAGE-PLACEHOLDER")
+        print("warning: COUNTERS_STREAM_ARN unset: the stream mapping names a placeholder; set it from the "
+              "region's .chalice/env/<stage>/<region>.json (infra.stage_env) before deploying this package")
     print(f"chalice package --stage {stage} for {runtime}/{arch} ...")
     try:
         cli.main(args=["--project-dir", str(staging), "package", "--stage", stage, str(out)],

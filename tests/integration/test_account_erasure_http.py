@@ -65,7 +65,8 @@ def test_a_deleted_account_leaves_nothing_behind_and_other_counts_stay_exact(sit
         assert site.call("PUT", f"/users/{other.username}/follow", user).status_code == 204
     for user, photo in ((gone, friend_photo), (friend, gone_photo)):
         assert site.call("PUT", f"/photos/{photo['id']}/like", user).status_code == 200
-    assert profile(site, friend)["followers"] == 1 and site.photo(friend_photo["id"])["likes"] == 1
+    assert wait_until(lambda: profile(site, friend)["followers"] == 1 and site.photo(friend_photo["id"])["likes"] == 1,
+                      what="the counts to settle (counter aggregator and cache delay)")
 
     # When one of them deletes the account (re-confirming the password)
     response = site.call("DELETE", "/me", gone, json={"password": PASSWORD})
@@ -119,7 +120,7 @@ def test_an_erasure_whose_worker_is_killed_mid_way_resumes_and_erases_everything
         assert progress["status"] == "running" and progress["steps_done"] < progress["steps_total"]
         left = everything_mentioning(aws, [f"followers#{gone.username}#"])
         assert len([e for e in left if '"pk": {"S": "followers#' in e]) == 1, left
-        assert sum(int(json.loads(e.split(": ", 1)[1])["n"]["N"]) for e in left if '"counter_id"' in e) == 1, left
+        assert sum(int(json.loads(e.split(": ", 1)[1])["n"]["N"]) for e in left if '"counter_id"' in e and '#total"' not in e) == 1, left
     finally:
         local_stack.stop_pump()
         local_stack.start_pump()  # the restarted worker (SQS redelivers the dead one's message)

@@ -15,7 +15,7 @@ import pytest
 import images
 from api_client import ApiClient
 from devstack.stack import LocalStack
-from test_photo_pipeline import PhotoClient, User
+from test_photo_pipeline import PhotoClient, User, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -61,16 +61,18 @@ def test_parallel_follows_of_one_user_count_every_follower_once(site: PhotoClien
     statuses = in_parallel(local_stack, [status_of("PUT", follow, fan) for fan in fans * 2])
     # Then every request succeeded and each follower is counted exactly once, on both sides
     assert statuses == [204] * (PARALLEL * 2)
-    assert profile(site, star)["followers"] == PARALLEL
-    assert [profile(site, fan)["following"] for fan in fans] == [1] * PARALLEL
+    assert wait_until(lambda: profile(site, star)["followers"] == PARALLEL, what="the count to settle")
+    assert wait_until(lambda: [profile(site, fan)["following"] for fan in fans] == [1] * PARALLEL,
+                      what="the counts to settle")
     listed = site.call("GET", f"/users/{star.username}/followers", params={"limit": 50}).json()["items"]
     assert sorted(item["username"] for item in listed) == sorted(fan.username for fan in fans)
     # When they all unfollow at once, twice each
     statuses = in_parallel(local_stack, [status_of("DELETE", follow, fan) for fan in fans * 2])
     # Then the counts are back to exactly zero, never negative
     assert statuses == [204] * (PARALLEL * 2)
-    assert profile(site, star)["followers"] == 0
-    assert [profile(site, fan)["following"] for fan in fans] == [0] * PARALLEL
+    assert wait_until(lambda: profile(site, star)["followers"] == 0, what="the count to settle")
+    assert wait_until(lambda: [profile(site, fan)["following"] for fan in fans] == [0] * PARALLEL,
+                      what="the counts to settle")
 
 
 def test_parallel_likes_and_unlikes_of_one_photo_give_exact_counts(site: PhotoClient, local_stack: LocalStack):
@@ -102,6 +104,6 @@ def test_parallel_uploads_by_one_user_all_become_ready_and_count_exactly(site: P
     # Then every one becomes ready, and the profile counts each exactly once
     assert len(set(photo_ids)) == PARALLEL
     assert [site.wait_processed(photo_id)["status"] for photo_id in photo_ids] == ["ready"] * PARALLEL
-    assert site.photo_count(owner) == PARALLEL
+    assert wait_until(lambda: site.photo_count(owner) == PARALLEL, what="the photo count to settle")
     listed = site.call("GET", f"/users/{owner.username}/photos", params={"limit": 50}).json()["items"]
     assert sorted(item["id"] for item in listed) == sorted(photo_ids)

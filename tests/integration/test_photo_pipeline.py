@@ -238,7 +238,7 @@ def test_a_phone_photo_becomes_upright_metadata_free_renditions_served_immutably
         assert b"EXIF" not in response.content and b"PhotoscaleTestCam" not in response.content, name
 
     # And the profile counts the photo once, and the user's listing shows it
-    assert site.photo_count(user) == 1
+    assert wait_until(lambda: site.photo_count(user) == 1, what="the photo count to settle")
     listing = site.call("GET", f"/users/{user.username}/photos")
     assert listing.status_code == 200, listing.text
     assert [item["id"] for item in listing.json()["items"]] == [photo["id"]]
@@ -261,7 +261,7 @@ def test_bytes_that_are_not_an_image_fail_with_a_readable_reason(site: PhotoClie
     assert "Traceback" not in photo["error"] and "Exception" not in photo["error"], photo["error"]
     assert "JPEG" in photo["error"], photo["error"]
     assert photo["renditions"] == {}
-    assert site.photo_count(user) == 0
+    assert wait_until(lambda: site.photo_count(user) == 0, what="the photo count to settle")
 
 
 def test_a_decompression_bomb_fails_without_stopping_the_pipeline(site: PhotoClient) -> None:
@@ -282,7 +282,7 @@ def test_a_decompression_bomb_fails_without_stopping_the_pipeline(site: PhotoCli
     good = site.wait_processed(good_id)
     assert good["status"] == "ready", good
     assert (good["width"], good["height"]) == (640, 480)
-    assert site.photo_count(user) == 1
+    assert wait_until(lambda: site.photo_count(user) == 1, what="the photo count to settle")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -328,7 +328,7 @@ def test_a_duplicate_s3_notification_does_the_work_once(site: PhotoClient, aws, 
     # Given a ready photo
     user = site.new_user()
     photo = site.upload_ready(user, images.solid_jpeg(800, 600))
-    assert site.photo_count(user) == 1
+    assert wait_until(lambda: site.photo_count(user) == 1, what="the photo count to settle")
     s3, sqs = aws("s3"), aws("sqs")
     bucket = local_stack.outputs["MediaBucket"]
     key = upload_key(user.username, photo["id"])
@@ -346,7 +346,7 @@ def test_a_duplicate_s3_notification_does_the_work_once(site: PhotoClient, aws, 
     assert again["status"] == "ready"
     assert again["version"] == photo["version"]
     assert again["renditions"] == photo["renditions"]
-    assert site.photo_count(user) == 1
+    assert wait_until(lambda: site.photo_count(user) == 1, what="the photo count to settle")
     assert [item["id"] for item in site.call("GET", f"/users/{user.username}/photos").json()["items"]] == [photo["id"]]
     # And nothing ended up in the DLQ for it
     assert queue_depth(sqs, local_stack.outputs["UploadsQueueUrl"]) == 0
@@ -387,7 +387,7 @@ def test_a_poison_message_goes_to_the_dlq_while_its_batch_mate_succeeds(site: Ph
     # And the uploads queue is left empty (the valid message was not retried into the DLQ)
     wait_until(lambda: queue_depth(sqs, queue_url) == 0, what="the uploads queue to drain")
     assert valid not in dlq_bodies(sqs, dlq_url)
-    assert site.photo_count(user) == 1
+    assert wait_until(lambda: site.photo_count(user) == 1, what="the photo count to settle")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -437,7 +437,7 @@ def test_only_the_owner_can_change_edit_and_delete_a_photo(site: PhotoClient, aw
     image = images.open_image(large.content)
     assert abs(image.width - 400) <= 2 and abs(image.height - 400) <= 2, image.size
     assert all(images.close_to(c, images.RED) for c in images.quadrant_colours(image)), images.quadrant_colours(image)
-    assert site.photo_count(alice) == 1
+    assert wait_until(lambda: site.photo_count(alice) == 1, what="the photo count to settle")
 
     # When Alice deletes it
     deleted = site.call("DELETE", path, alice)
@@ -445,7 +445,7 @@ def test_only_the_owner_can_change_edit_and_delete_a_photo(site: PhotoClient, aw
 
     # Then it is gone at once: 404 for the photo, and the profile count is back to 0
     assert_error(site.call("GET", path), 404, "photo_not_found")
-    assert site.photo_count(alice) == 0
+    assert wait_until(lambda: site.photo_count(alice) == 0, what="the photo count to settle")
     # And the cleanup worker (queued by the delete) removes every rendition and the private original
     urls = [*edited["renditions"].values(), *edited.get("webp", {}).values()]
     wait_until(lambda: all(site.media(url).status_code == 404 for url in urls), what="renditions removed")
