@@ -141,11 +141,15 @@ def apply(update: TotalUpdate) -> int:
     """Apply one update (or, if refused, its records one by one); returns the records skipped as
     already applied. :class:`OutOfOrder` if a record's predecessor is missing."""
     if counters.apply_to_total(update.total_id, update.delta, update.versions):
+        if any(new is None for _, new in update.versions.values()):
+            counters.drop_total_if_emptied(update.total_id)  # the counter's shards were erased
         return 0
     skipped = 0
     for change in update.changes:
         step = {change.shard: (change.old_version, change.new_version)}
         if counters.apply_to_total(change.total_id, change.delta, step):
+            if change.new_version is None:
+                counters.drop_total_if_emptied(change.total_id)
             continue
         if already_applied(change, counters.applied_version(change.total_id, change.shard)):
             skipped += 1

@@ -173,6 +173,25 @@ def items_exist(counter_ids: list[str]) -> set[str]:
         ProjectionExpression="counter_id").get("Item")}
 
 
+def drop_total_if_emptied(total_id: str) -> bool:
+    """Delete ``total_id`` if its counter's shards are all gone and it counts 0 (an erased counter
+    whose shards' deletions the aggregator has just applied); True if it was deleted."""
+    client = aws.client("dynamodb")
+    item = client.get_item(TableName=get_settings().counters_table, Key={"counter_id": {"S": total_id}},
+                           ConsistentRead=True).get("Item")
+    if not item or int(item.get("n", {}).get("N", 0)) != 0 or any(name.startswith("s") for name in item):
+        return False
+    try:
+        client.delete_item(TableName=get_settings().counters_table, Key={"counter_id": {"S": total_id}},
+                           ConditionExpression="#n = :zero", ExpressionAttributeNames={"#n": "n"},
+                           ExpressionAttributeValues={":zero": {"N": "0"}})
+    except Exception as exc:
+        if ddb.condition_failed(exc):
+            return False
+        raise
+    return True
+
+
 def applied_version(total_id: str, shard: int) -> int:
     """The version of ``shard`` that ``total_id`` has applied (0: none; consistent read)."""
     found = aws.client("dynamodb").get_item(

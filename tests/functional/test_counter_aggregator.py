@@ -143,3 +143,21 @@ def test_a_reordered_record_of_a_live_counter_is_still_retried(api_env):
     # THEN it is reported failed (retried later), not dropped as erased
     result = aggregator.handle_stream({"Records": [second]})
     assert result == {"batchItemFailures": [{"itemIdentifier": second["dynamodb"]["SequenceNumber"]}]}
+
+
+def test_an_erased_counters_late_records_leave_no_total_behind(api_env):
+    # GIVEN a counter whose shard and total were deleted (erasure) before the aggregator saw any record
+    table = api_env["CountersTable"]
+    entity = new_entity()
+    bump(entity)
+    client = aws.client("dynamodb")
+    shard_id = keys.counter_shard_id("likes", entity, REGION, 0)
+    client.delete_item(TableName=table, Key={"counter_id": {"S": shard_id}})
+    # WHEN its records (the increment, then the shard's removal) arrive late
+    shard = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(table).stream_shard
+    records = [r.to_json() for r in shard.items if r.to_json()["dynamodb"]["Keys"]["counter_id"]["S"] == shard_id]
+    records = [r for r in records if r["eventName"] == "REMOVE" or "version" in r["dynamodb"].get("NewImage", {})]
+    assert aggregator.handle_stream({"Records": records}) == {"batchItemFailures": []}
+    # THEN no total item is left for the erased counter
+    assert client.get_item(TableName=table, Key={"counter_id": {"S": keys.counter_total_id("likes", entity, REGION)}},
+                           ConsistentRead=True).get("Item") is None
