@@ -57,6 +57,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -285,13 +286,33 @@ class StreamTail:
     shard, silently missing every later record (``devstack.replicator.StreamReader`` does the same).
     """
 
-    def __init__(self, streams_client: Any, stream_arn: str, starting_position: str = "TRIM_HORIZON") -> None:
+    def __init__(self, streams_client: Any, stream_arn: str, starting_position: str = "TRIM_HORIZON",
+                 checkpoint_file: Path | None = None) -> None:
         if starting_position != "TRIM_HORIZON":  # the app's mappings start at the stream's beginning
             raise ValueError(f"the local stream poller reads from TRIM_HORIZON only, not {starting_position!r}")
         self.streams = streams_client
         self.stream_arn = stream_arn
-        self._last: dict[str, str | None] = {}
-        self._pending: dict[str, list[dict[str, Any]]] = {}
+        #: Lambda's mapping keeps its checkpoint when the function crashes or the poller restarts: so
+        #: does this one, in ``checkpoint_file`` (a restarted pump resumes after the last acknowledged record).
+        self.checkpoint_file = checkpoint_file
+        self._acked: dict[str, str] = self._load_checkpoints()
+        self._last: dict[str, str | None] = dict(self._acked)
+        self._pending: dict[str, list[dict[str, Any]]] = {shard: [] for shard in self._acked}
+
+    def _load_checkpoints(self) -> dict[str, str]:
+        if self.checkpoint_file is None or not self.checkpoint_file.is_file():
+            return {}
+        return dict(json.loads(self.checkpoint_file.read_text(encoding="utf-8")).get(self.stream_arn, {}))
+
+    def _save_checkpoints(self) -> None:
+        if self.checkpoint_file is None:
+            return
+        self.checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
+        saved = json.loads(self.checkpoint_file.read_text(encoding="utf-8")) if self.checkpoint_file.is_file() else {}
+        saved[self.stream_arn] = self._acked
+        scratch = self.checkpoint_file.with_suffix(".tmp")
+        scratch.write_text(json.dumps(saved), encoding="utf-8")
+        scratch.replace(self.checkpoint_file)
 
     def _refresh_shards(self) -> None:
         description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
@@ -333,6 +354,9 @@ class StreamTail:
 
     def acknowledge(self, shard_id: str, count: int) -> None:
         """The first ``count`` records of the shard's batch succeeded (the checkpoint moves past them)."""
+        if count:
+            self._acked[shard_id] = self._pending[shard_id][count - 1]["dynamodb"]["SequenceNumber"]
+            self._save_checkpoints()
         del self._pending[shard_id][:count]
 
 
@@ -401,6 +425,7 @@ class EventPump:
         memory_limit_in_mb: int = 128,
         streams_client: Any = None,
         paused: Callable[[], bool] | None = None,
+        stream_checkpoint_dir: Path | None = None,
     ) -> None:
         if not 0 <= wait_seconds <= 20:
             raise ValueError("wait_seconds must be within 0..20 (SQS long-poll limit)")
@@ -420,6 +445,7 @@ class EventPump:
         self._lock = threading.Lock()
         self.streams = streams_client
         self._tails: dict[str, StreamTail] = {}
+        self.stream_checkpoint_dir = stream_checkpoint_dir
 
     # -- discovery -------------------------------------------------------------------------------------
     @property
@@ -602,7 +628,9 @@ class EventPump:
             source = next(s for s in stream_event_sources(self.app) if s.name == source)
         tail = self._tails.get(source.name)
         if tail is None:
-            tail = self._tails[source.name] = StreamTail(self.streams, source.stream_arn, source.starting_position)
+            checkpoints = self.stream_checkpoint_dir / f"{source.name}.json" if self.stream_checkpoint_dir else None
+            tail = self._tails[source.name] = StreamTail(self.streams, source.stream_arn, source.starting_position,
+                                                         checkpoints)
         shard_id, records = tail.next_batch(max(1, source.batch_size), source.maximum_batching_window_in_seconds or 0)
         if not records:
             return DeliveryResult(source_name=source.name, queue_url=source.stream_arn)
@@ -721,6 +749,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--retry-delay-seconds", type=int, default=1)
     parser.add_argument("--function-timeout-seconds", type=float, default=30)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--stream-checkpoint-dir", type=Path, default=None,
+                        help="keep the DynamoDB stream checkpoints here across restarts (as Lambda's mapping does)")
     return parser.parse_args(argv)
 
 
@@ -749,6 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         function_timeout_seconds=args.function_timeout_seconds,
         streams_client=streams,
         paused=_region_down_check(sqs.meta.region_name),
+        stream_checkpoint_dir=args.stream_checkpoint_dir,
     )
     stop = threading.Event()
 

@@ -440,7 +440,8 @@ class LocalStack:
             self._name("pump", runtime),
             [*(launcher or [sys.executable, "-m", "devstack.event_pump"]), "--app-dir", str(ROOT),
              "--endpoint", self.aws_endpoint, "--region", runtime.name,
-             "--retry-delay-seconds", str(self.config.pump_retry_delay_seconds)],
+             "--retry-delay-seconds", str(self.config.pump_retry_delay_seconds),
+             "--stream-checkpoint-dir", str(self.chaos_dir / "stream-checkpoints" / runtime.name)],
             {**runtime.env, **self.stage_config_env(), **(extra_env or {})},
         )
         return self._pumps[runtime.name]

@@ -139,3 +139,27 @@ def test_the_event_pumps_stream_poller_sees_records_written_after_a_cancelled_tr
     _, later = tail.next_batch(10)
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in first] == ["before"]
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in later] == ["after"]
+
+
+def test_a_restarted_stream_poller_resumes_after_its_last_acknowledged_record(moto_server, unique_name, tmp_path):
+    # Lambda's mapping keeps its checkpoint when a function crashes: a restarted local pump must not
+    # replay the stream from its start (an erased counter's records would recreate its total).
+    from devstack.event_pump import StreamTail
+
+    client = make_client_factory(moto_server)
+    dynamodb, table = client("dynamodb", "us-east-1"), unique_name("ckpt")
+    dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    streams, checkpoints = client("dynamodbstreams", "us-east-1"), tmp_path / "checkpoints.json"
+    for pk in ("a", "b"):
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": pk}})
+    first = StreamTail(streams, arn, checkpoint_file=checkpoints)
+    shard, batch = first.next_batch(10)
+    first.acknowledge(shard, 1)  # "a" done, "b" failed: redelivered after the restart
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "c"}})
+    _, resumed = StreamTail(streams, arn, checkpoint_file=checkpoints).next_batch(10)
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in batch] == ["a", "b"]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in resumed] == ["b", "c"]
