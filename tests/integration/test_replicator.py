@@ -12,18 +12,22 @@ from devstack.replicator import Replicator, make_client_factory
 REGIONS = ("us-east-1", "eu-west-1")
 
 
+def streamed_table(dynamodb, table: str) -> str:
+    """A ``pk``-keyed table with a NEW_AND_OLD_IMAGES stream (as the global tables have); its stream ARN."""
+    dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    return dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+
+
 @pytest.fixture
 def two_regions(moto_server, unique_name, tmp_path):
     """One table with a stream in each region, and a replicator (lag 0) between them, ticked by hand."""
     client = make_client_factory(moto_server)
     table = unique_name("replicated")
     for region in REGIONS:
-        client("dynamodb", region).create_table(
-            TableName=table, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
+        streamed_table(client("dynamodb", region), table)
     flags = ChaosFlags(tmp_path / "chaos")
     replicator = Replicator(REGIONS, [table], client, lag_seconds=0.0, flags=flags)
     replicator.MIN_IDLE_SECONDS = replicator.MAX_IDLE_SECONDS = 0.0
@@ -122,11 +126,7 @@ def test_the_event_pumps_stream_poller_sees_records_written_after_a_cancelled_tr
 
     client = make_client_factory(moto_server)
     dynamodb, table = client("dynamodb", "us-east-1"), unique_name("tail")
-    dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
-    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    arn = streamed_table(dynamodb, table)
     tail = StreamTail(client("dynamodbstreams", "us-east-1"), arn)
     dynamodb.put_item(TableName=table, Item={"pk": {"S": "before"}})
     shard, first = tail.next_batch(10)
@@ -148,11 +148,7 @@ def test_a_restarted_stream_poller_resumes_after_its_last_acknowledged_record(mo
 
     client = make_client_factory(moto_server)
     dynamodb, table = client("dynamodb", "us-east-1"), unique_name("ckpt")
-    dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                          StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
-    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    arn = streamed_table(dynamodb, table)
     streams, checkpoints = client("dynamodbstreams", "us-east-1"), tmp_path / "checkpoints.json"
     for pk in ("a", "b"):
         dynamodb.put_item(TableName=table, Item={"pk": {"S": pk}})
