@@ -63,7 +63,7 @@ package-venv: $(PKG_STAMP)
 
 # build/package/$(STAGE): deployment.zip, imaging-layer.zip (workers only), sam.json. Cached on its inputs.
 package: $(PKG_STAMP)
-	$(PKG_VENV)/bin/python -m infra.package --stage $(STAGE)
+	$(PKG_VENV)/bin/python -m infra.package --stage $(STAGE) $(if $(REGION),--region $(REGION))
 
 # One command for the whole `chalice deploy` path: policies, layer, chalice deploy, post-deploy.
 deploy: $(PKG_STAMP)

@@ -2,7 +2,11 @@
 
 ``make package STAGE=prod`` runs (in ``.venv-package``, made from the runtime's Python)::
 
-    python -m infra.package --stage prod [--out build/package/prod] [--architecture x86_64]
+    python -m infra.package --stage prod [--region us-east-1] [--out build/package/prod-us-east-1] [--architecture x86_64]
+
+``--region R`` applies that region's environment file (``.chalice/env/<stage>/<R>.json``, written by
+``infra.stage_env`` from the deployed stacks): the artifact to deploy in R (its queues, its replica's
+counters stream). Without it the stream mapping names a placeholder (a build check, not deployable).
 
 1. Refuses to run unless this interpreter is the runtime declared in ``infra/deploy.json``
    (Chalice targets the Python it runs on).
@@ -161,9 +165,13 @@ def finalize_template(template: dict[str, Any], *, stage: str, runtime: str, arc
 # --------------------------------------------------------------------------- build (I/O)
 
 
-def inputs_digest(stage: str, architecture: str, runtime: str, project_dir: Path = PROJECT_DIR) -> str:
-    """sha256 over every input file (path and bytes) and the build parameters."""
+def inputs_digest(stage: str, architecture: str, runtime: str, project_dir: Path = PROJECT_DIR,
+                  environment: dict | None = None) -> str:
+    """sha256 over every input file (path and bytes) and the build parameters (the applied region
+    environment included: another region's artifact is another build)."""
     digest = hashlib.sha256(f"{stage}\0{architecture}\0{runtime}\0".encode())
+    if environment is not None:
+        digest.update(json.dumps(environment, sort_keys=True).encode() + b"\0")
     for name in INPUTS:
         root = project_dir / name
         files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
@@ -173,8 +181,22 @@ def inputs_digest(stage: str, architecture: str, runtime: str, project_dir: Path
     return digest.hexdigest()
 
 
-def _stage_project(staging: Path, stage: str, architecture: str | None, project_dir: Path) -> None:
-    """Copy exactly what ships into ``staging`` (kept between builds: Chalice caches its deps there)."""
+def region_env(stage: str, region: str | None, project_dir: Path = PROJECT_DIR) -> dict | None:
+    """``region``'s environment file for ``stage`` (``infra.stage_env`` writes it from the deployed
+    stacks), or None when no region is asked for. A region asked for without its file is an error."""
+    if region is None:
+        return None
+    path = project_dir / ".chalice" / "env" / stage / f"{region}.json"
+    if not path.is_file():
+        raise SystemExit(f"error: no environment for {stage} in {region} ({path}): "
+                         f"run python -m infra.stage_env --stage {stage} first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _stage_project(staging: Path, stage: str, architecture: str | None, project_dir: Path,
+                   environment: dict | None = None) -> None:
+    """Copy exactly what ships into ``staging`` (kept between builds: Chalice caches its deps there),
+    with ``environment`` (a region's environment file) applied to the stage's configuration."""
     for name in ("app.py", "requirements.txt"):
         shutil.copy2(project_dir / name, staging / name)
     if (staging / "chalicelib").exists():
@@ -186,6 +208,10 @@ def _stage_project(staging: Path, stage: str, architecture: str | None, project_
     config = json.loads((project_dir / ".chalice" / "config.json").read_text(encoding="utf-8"))
     if architecture:
         config["stages"].setdefault(stage, {})["lambda_architecture"] = architecture
+    if environment is not None:
+        from infra import stage_env
+
+        config = stage_env.config_for_region(config, stage, environment)
     (chalice_dir / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     if (chalice_dir / "policies").exists():
         shutil.rmtree(chalice_dir / "policies")
@@ -220,32 +246,34 @@ def architecture_of(stage: str, project_dir: Path = PROJECT_DIR) -> str:
 
 
 def build(stage: str, out: Path, *, architecture: str | None = None, force: bool = False,
-          project_dir: Path = PROJECT_DIR) -> Path:
-    """Build (or reuse) the artifact for ``stage`` in ``out``; returns ``out``."""
+          region: str | None = None, project_dir: Path = PROJECT_DIR) -> Path:
+    """Build (or reuse) the artifact for ``stage`` in ``out`` (with ``region``'s environment applied
+    when given); returns ``out``."""
     from infra.strict_chalice import MissingLambdaDependencies, make_chalice_strict
 
     settings = deploy_settings()
     runtime = settings["runtime"]
     require_runtime(runtime)
     arch = architecture or architecture_of(stage, project_dir)
-    digest = inputs_digest(stage, arch, runtime, project_dir)
+    environment = region_env(stage, region, project_dir)
+    digest = inputs_digest(stage, arch, runtime, project_dir, environment)
     stamp = out / "inputs.sha256"
     if not force and stamp.is_file() and stamp.read_text().strip() == digest:
         print(f"package for {stage} ({runtime}/{arch}) is up to date in {out}")
         return out
     staging = project_dir / "build" / "staging" / f"{stage}-{arch}"
     staging.mkdir(parents=True, exist_ok=True)
-    _stage_project(staging, stage, architecture, project_dir)
+    _stage_project(staging, stage, architecture, project_dir, environment)
     if out.exists():
         shutil.rmtree(out)
     make_chalice_strict()
     from chalice.cli import cli
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice package needs a region; unused
-    if not os.environ.get("COUNTERS_STREAM_ARN"):
+    if environment is None and not os.environ.get("COUNTERS_STREAM_ARN"):
         # app.py names the counters stream at import (the aggregator's event source). Its ARN is a
-        # deployed stack's output, per region (.chalice/env/<stage>/<region>.json from infra.stage_env);
-        # without one the package names a placeholder that a deploy of this template must not keep.
+        # deployed stack's output, per region: --region applies .chalice/env/<stage>/<region>.json
+        # (infra.stage_env). Without one the package names a placeholder that a deploy must not keep.
         os.environ["COUNTERS_STREAM_ARN"] = (f"arn:aws:dynamodb:us-east-1:000000000000:table/photoscale-{stage}-counters"
                                              "/stream/PACKAGE-PLACEHOLDER")
         print("warning: COUNTERS_STREAM_ARN unset: the stream mapping names a placeholder; set it from the "
@@ -278,9 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--architecture", choices=("x86_64", "arm64"),
                         help="override the stage's lambda_architecture (the x86_64 import check)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the inputs are unchanged")
+    parser.add_argument("--region", help="apply this region's environment (.chalice/env/<stage>/<region>.json "
+                                         "from infra.stage_env): the artifact to deploy there")
     args = parser.parse_args(argv)
-    out = args.out or PROJECT_DIR / "build" / "package" / args.stage
-    build(args.stage, out.resolve(), architecture=args.architecture, force=args.force)
+    out = args.out or PROJECT_DIR / "build" / "package" / (f"{args.stage}-{args.region}" if args.region else args.stage)
+    build(args.stage, out.resolve(), architecture=args.architecture, force=args.force, region=args.region)
     return 0
 
 

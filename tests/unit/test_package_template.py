@@ -99,3 +99,53 @@ def test_a_dependency_chalice_cannot_install_fails_the_package(tmp_path) -> None
     # When it installs the requirements / Then the build stops, naming the package (no "deployment will continue")
     with pytest.raises(MissingLambdaDependencies, match=r"python3\.11/arm64: pyvips-binary==8\.18\.7"):
         packager._build_python_dependencies("python3.11", "requirements.txt", str(tmp_path / "site"))
+
+
+def _project(tmp_path, region_envs: dict[str, dict]) -> "Path":
+    from pathlib import Path
+
+    from infra.package import INPUTS
+
+    root = Path(tmp_path) / "project"
+    (root / "chalicelib").mkdir(parents=True)
+    (root / "chalicelib" / "__init__.py").write_text("")
+    for name in INPUTS:  # every other input: an empty file
+        if name != "chalicelib":
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text("")
+    (root / ".chalice" / "config.json").write_text(json.dumps({"stages": {"prod": {"environment_variables": {
+        "STAGE": "prod"}}}}))
+    for region, document in region_envs.items():
+        env = root / ".chalice" / "env" / "prod"
+        env.mkdir(parents=True, exist_ok=True)
+        (env / f"{region}.json").write_text(json.dumps(document))
+    return root
+
+
+def test_packaging_for_a_region_stages_that_regions_environment_and_hashes_it(tmp_path) -> None:
+    from infra.package import _stage_project, inputs_digest, region_env
+
+    stream = "arn:aws:dynamodb:eu-west-1:123456789012:table/photoscale-prod-counters/stream/2026-12-01T00:00:00.000"
+    project = _project(tmp_path, {
+        "eu-west-1": {"environment_variables": {"COUNTERS_STREAM_ARN": stream}},
+        "us-east-1": {"environment_variables": {"COUNTERS_STREAM_ARN": stream.replace("eu-west-1", "us-east-1")}}})
+    staging = tmp_path / "staging"
+    staging.mkdir()
+
+    environment = region_env("prod", "eu-west-1", project)
+    _stage_project(staging, "prod", None, project, environment)
+
+    staged = json.loads((staging / ".chalice" / "config.json").read_text())
+    assert staged["stages"]["prod"]["environment_variables"] == {"STAGE": "prod", "COUNTERS_STREAM_ARN": stream}
+    digests = {inputs_digest("prod", "arm64", "python3.12", project, region_env("prod", r, project))
+               for r in ("eu-west-1", "us-east-1")} | {inputs_digest("prod", "arm64", "python3.12", project)}
+    assert len(digests) == 3  # each region's artifact is its own build, and so is the unregioned check build
+
+
+def test_packaging_for_a_region_without_its_environment_file_refuses(tmp_path) -> None:
+    from infra.package import region_env
+
+    project = _project(tmp_path, {})
+    with pytest.raises(SystemExit, match="infra.stage_env --stage prod"):
+        region_env("prod", "eu-west-1", project)
+    assert region_env("prod", None, project) is None
