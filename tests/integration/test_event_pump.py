@@ -8,7 +8,6 @@ import hashlib
 import json
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from chalice import Chalice
 
 from devstack.event_pump import DeliveryResult, EventPump, interpret_batch_response
+from test_photo_pipeline import wait_until
 
 REGION = "us-east-1"
 LAMBDA_RECORD_KEYS = {
@@ -43,18 +43,6 @@ LAMBDA_RECORD_KEYS = {
 # ------------------------------------------------------------------------------------------------------------
 # Helpers
 # ------------------------------------------------------------------------------------------------------------
-def wait_until(predicate: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy (returned) or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s: {predicate}")
-        time.sleep(interval)
-
-
 def pump_until(pump: EventPump, source: str, predicate: Callable[[DeliveryResult], bool]) -> DeliveryResult:
     """Call ``pump_once`` until a delivery satisfies ``predicate`` (bounded by ``wait_until``)."""
     box: list[DeliveryResult] = []
@@ -66,7 +54,7 @@ def pump_until(pump: EventPump, source: str, predicate: Callable[[DeliveryResult
             return True
         return False
 
-    wait_until(attempt)
+    wait_until(attempt, timeout=15.0, interval=0.05)
     return box[0]
 
 
