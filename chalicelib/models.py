@@ -63,8 +63,10 @@ class RevokedTokenRecord(_Table):
 
 
 class CounterRecord(_Table):
-    """One shard of a counter, (``#meta`` items) the shard count of a counter, or (``#total`` items) the
-    sum of one region's shards, with one ``s{shard}`` attribute per shard: the version applied."""
+    """One shard of a counter, (``#meta`` items) the shard count of a counter, (``#total`` items) the
+    sum of one region's shards, or (``#g{k}`` items) a group subtotal of a block of shards summed into
+    the total in turn; totals and groups hold one ``s{shard}`` / ``g{group}`` attribute per part: the
+    version applied (:mod:`chalicelib.aggregator`)."""
 
     class Meta:
         table_name = "unbound"
