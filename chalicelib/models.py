@@ -142,6 +142,13 @@ def reading(model: type[_Table]) -> type[_Table]:
     return aws.reader_model(model, getattr(get_settings(), model.settings_attr))
 
 
+def pulled(model: type[_Table]) -> type[_Table]:
+    """``model``'s twin for the pull side of other readers' feeds (:func:`chalicelib.aws.shared_query_model`):
+    its Queries may be served by DAX's query cache, which writes never invalidate. Never for a read
+    its reader must see their own writes in."""
+    return aws.shared_query_model(model, getattr(get_settings(), model.settings_attr))
+
+
 class GraphEdgeRecord(_Table):
     """An item of the social graph (``pk``/``sk`` from :mod:`chalicelib.keys`).
 
