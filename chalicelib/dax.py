@@ -16,15 +16,15 @@ profile writes (PutItem, UpdateItem, Delete)  DAX (write-through)          keeps
 counter ``#meta`` shard counts (Get, Batch)   DAX item cache (negative     a quarter of all reads, almost never
                                               results cached too)          change; a reshard is seen within the record
                                                                            TTL (until then a read sums fewer shards)
-counter shards and totals                     DynamoDB                     changed by transactions, which DAX passes
-                                                                           through without updating its item cache
+counter shards, groups and totals             DynamoDB                     changed by transactions and the stream
+                                                                           aggregator, which bypass DAX's item cache
 photos, graph, likes, feeds (Get, Query)      DynamoDB                     written by workers and transactions outside
                                                                            DAX; read-after-write pages (my photos, my
                                                                            followers, my own feed) must not see a query
                                                                            cache that writes never invalidate
 a celebrity's newest ready photos, pulled     DAX query cache              read by every follower's feed; not
-into *another* reader's feed (Query           (:func:`route_shared_     read-after-write for that reader: a new or
-``by_owner``, first page)                     timeline`)                   changed photo shows within the query TTL
+into *another* reader's feed (Query           (``route_shared_timeline``)  read-after-write for that reader: a new or
+``by_owner``, first page)                                                  changed photo shows within the query TTL
 ``ConsistentRead``, transactions              DynamoDB                     DAX would only pass them through
 ============================================  ===========================  =========================================
 
