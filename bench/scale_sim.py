@@ -52,18 +52,23 @@ partitions, its counters, and the likes counters of its photos. Counter incremen
 :mod:`chalicelib.repositories.counters`: one random shard among ``shards`` in the writer's region (modelled as
 load/shards on each), after reading the ``#meta`` item (``shard_count``, cached); reads BatchGet one
 ``#total`` item per region (``keys.counter_total_ids``), never a shard. The stream aggregator
-(:mod:`chalicelib.aggregator`) writes each region's ``#total`` (one UpdateItem per batch per 50 shards,
-its size growing with one version attribute per shard): :func:`total_writes`, worst case by default
-(each counter shard on its own stream shard), the one-stream-shard best case printed beside it.
-Nothing of ``counters.py`` (which does I/O) is called.
+(:mod:`chalicelib.aggregator`) sums shards ``0 .. keys.COUNTER_DIRECT_SHARDS - 1`` into each region's
+``#total`` and every further ``keys.COUNTER_GROUP_SHARDS`` into a group subtotal item, itself a part
+of the total (``keys.parse_counter_part_id`` names each shard's parent); one UpdateItem per parent
+per batch per 50 parts, its size growing with one version attribute per part:
+:func:`total_writes` and :func:`group_writes`, worst case by default (each part on its own stream
+shard), the one-stream-shard best case printed beside it. Nothing of ``counters.py`` (which does
+I/O) is called.
 
 Caches (OUR design only; the naive design has none): the in-process cache of each of
 ``containers`` containers with the TTL of each kind from ``chalicelib.cache.TTL_SECONDS`` (photo,
 profile, counter, shard_count, timeline, registry); a key read at r/s (Poisson, spread evenly over
 the containers) misses r / (1 + r x TTL / containers) times a second (one miss per renewal cycle).
-DAX's item cache (record TTL and node count from ``infra/dax.yaml``) then serves, by the same
-formula over its nodes, exactly the reads ``chalicelib.dax.route`` sends to DAX (UsersTable items,
-counters' ``#meta`` / ``#total``). The LRU bound (``MAX_ENTRIES``) is checked, not modelled: the
+DAX (record TTL, query TTL and node count from ``infra/dax.yaml``, each node its own cache) then
+serves, by the same formula over its nodes, exactly the reads ``chalicelib.dax`` routes there: its
+item cache the UsersTable items and counters' ``#meta`` items (``route``), its query cache the
+newest page of a celebrity pulled into another reader's feed (``route_shared_timeline``: one
+request, identical from every container, so one cache key per celebrity and page size). The LRU bound (``MAX_ENTRIES``) is checked, not modelled: the
 report prints the live entries it implies per container. The ``liked`` cache (keyed by viewer and
 photo: per-key rates far below one per TTL) is not credited.
 
@@ -72,16 +77,17 @@ Operations per request (units per request; x2 = transactional):
   - feed read: Query own FeedsTable partition (20 x 1 KB, eventually consistent = 2.5 RCU)
     + one Query per followed celebrity (followers >= the settings' celebrity threshold) on
     PhotosTable ``by_owner`` (owner = celebrity: 2.5 RCU): the pull model makes a celebrity's GSI
-    partition a read hot key; a per-container timeline cache is modelled (min(rate, containers / ttl)
-    queries/s per celebrity) only if the code has one (``chalicelib.feed.TIMELINE_CACHE_SECONDS``;
-    today it has none, so none is credited)
+    partition a read hot key; served by the per-container ``timeline`` cache, then DAX's query
+    cache (the Query reaches DynamoDB once per query TTL per node at most); a celebrity reading
+    their own feed reads their page straight from DynamoDB (not modelled: celebrities are not
+    among the actors)
     + the celebrity registry (8 copies, one picked at random, cached 60 s per container:
     min(rate, containers / 60) reads/s spread over the copies).
   - photo view: GetItem photo (0.5, cache ``photo``) + GetItem ``liked#{viewer}`` edge (0.5) +
     BatchGet the likes counter's ``#total`` per region (0.5 each below 4 KB; cache ``counter`` + DAX).
   - like: ``prepare_write`` reads the likes ``#meta`` (``shard_count``) and ``#total`` items (cached),
     then TransactWrite(``liked#{user}`` edge + likers mirror + ADD to one random likes shard in the
-    writer's region) = 3 x 2 WCU; the aggregator's ``#total`` write.
+    writer's region) = 3 x 2 WCU; the aggregator's ``#total`` (and group subtotal) writes.
   - follow: TransactWrite(``following#{follower}`` edge + ``followers#{followee}#{shard}`` edge +
     ADD to a followers counter shard of the followee + a following counter shard of the
     follower) = 4 x 2 WCU.
@@ -192,44 +198,95 @@ W_COUNTER_TXN = write_units(COUNTER_ITEM_BYTES, transactional=True)
 W_EDGE_TXN = write_units(EDGE_ITEM_BYTES, transactional=True)
 
 
+def counter_parts(shards):
+    """Parts a region's ``#total`` sums (``keys.counter_parts``: direct shards + group subtotals);
+    shards may be an array."""
+    n = np.asarray(shards, dtype=np.float64)
+    parts = np.minimum(n, keys.COUNTER_DIRECT_SHARDS) + counter_groups(n)
+    return float(parts) if parts.ndim == 0 else parts
+
+
+def counter_groups(shards):
+    """Group subtotal items of a counter of ``shards`` shards per region (``keys.counter_groups``)."""
+    n = np.asarray(shards, dtype=np.float64)
+    groups = np.ceil(np.maximum(0.0, n - keys.COUNTER_DIRECT_SHARDS) / keys.COUNTER_GROUP_SHARDS)
+    return float(groups) if groups.ndim == 0 else groups
+
+
 def total_item_bytes(shards: int) -> int:
-    """Size of one region's ``#total`` item of a counter over ``shards`` shards."""
-    return TOTAL_ITEM_BASE_BYTES + TOTAL_ITEM_BYTES_PER_SHARD * int(shards)
+    """Size of one region's ``#total`` item of a counter over ``shards`` shards (one version per part)."""
+    return int(TOTAL_ITEM_BASE_BYTES + TOTAL_ITEM_BYTES_PER_SHARD * counter_parts(shards))
+
+
+def group_item_bytes() -> int:
+    """Size of a (full) group subtotal item: ``n``, its own ``version``, one version per shard."""
+    return TOTAL_ITEM_BASE_BYTES + TOTAL_ITEM_BYTES_PER_SHARD * (keys.COUNTER_GROUP_SHARDS + 1)
 
 
 def r_total(shards):
     """RCU of reading one ``#total`` item (eventually consistent BatchGet); shards may be an array."""
-    nbytes = TOTAL_ITEM_BASE_BYTES + TOTAL_ITEM_BYTES_PER_SHARD * np.asarray(shards, dtype=np.float64)
+    nbytes = TOTAL_ITEM_BASE_BYTES + TOTAL_ITEM_BYTES_PER_SHARD * np.asarray(counter_parts(shards))
     units = np.maximum(1.0, np.ceil(nbytes / 4096)) * 0.5
     return float(units) if units.ndim == 0 else units
 
 
 def w_total(shards):
     """WCU of one aggregator UpdateItem of a ``#total`` item; shards may be an array."""
-    nbytes = TOTAL_ITEM_BASE_BYTES + TOTAL_ITEM_BYTES_PER_SHARD * np.asarray(shards, dtype=np.float64)
+    nbytes = TOTAL_ITEM_BASE_BYTES + TOTAL_ITEM_BYTES_PER_SHARD * np.asarray(counter_parts(shards))
     units = np.maximum(1.0, np.ceil(nbytes / 1024))
     return float(units) if units.ndim == 0 else units
 
 
-def total_writes(shard_writes, shards, stream_shards: int | None = None):
-    """Aggregator UpdateItems/s on one region's ``#total`` item, given its shards' writes/s.
+W_GROUP = write_units(group_item_bytes())
 
-    :mod:`chalicelib.aggregator` coalesces a batch into one conditional UpdateItem per total per
-    ``MAX_SHARDS_PER_UPDATE`` shards; a batch comes every ``BATCH_WINDOW_SECONDS`` per stream shard
-    (modelled at that rate: a fuller stream shard fills ``BATCH_SIZE`` sooner, not modelled). A
-    counter's shard items spread over ``P = min(shards, stream_shards)`` stream shards (None: as many
-    as it has shards, the worst case); each sees ``w / P`` of its records: below one per window each
-    record is its own update."""
+
+def parent_updates(child_writes, children, stream_shards: int | None = None):
+    """Aggregator UpdateItems/s on one parent item (a total or a group), given its ``children``
+    parts' writes/s (``child_writes`` in all, spread evenly).
+
+    :mod:`chalicelib.aggregator` coalesces a batch into one conditional UpdateItem per parent per
+    ``MAX_SHARDS_PER_UPDATE`` parts; a batch comes every ``BATCH_WINDOW_SECONDS`` per stream shard
+    (modelled at that rate: a fuller stream shard fills ``BATCH_SIZE`` sooner, not modelled). The
+    children spread over ``P = min(children, stream_shards)`` stream shards (None: one each, the
+    worst case); each sees ``w / P`` of their records: below one per window each record is its own
+    update."""
     from chalicelib import aggregator  # noqa: PLC0415
 
     window = float(aggregator.BATCH_WINDOW_SECONDS)
-    w = np.asarray(shard_writes, dtype=np.float64)
-    n = np.asarray(shards, dtype=np.float64)
+    w = np.asarray(child_writes, dtype=np.float64)
+    n = np.maximum(np.asarray(children, dtype=np.float64), 1.0)
     spread = n if stream_shards is None else np.minimum(n, float(stream_shards))
     per_batch = w * window / spread
     chunks = np.ceil(np.minimum(per_batch, n / spread) / aggregator.MAX_SHARDS_PER_UPDATE)
     updates = np.where(per_batch >= 1.0, spread / window * chunks, w)
     return float(updates) if updates.ndim == 0 else updates
+
+
+def _split(shard_writes, shards):
+    """``(direct shards, their writes/s, groups, shards per group, each group's shard writes/s)``."""
+    w = np.asarray(shard_writes, dtype=np.float64)
+    n = np.asarray(shards, dtype=np.float64)
+    direct = np.minimum(n, keys.COUNTER_DIRECT_SHARDS)
+    groups = np.asarray(counter_groups(n))
+    per_group = np.where(groups > 0, (n - direct) / np.maximum(groups, 1.0), 0.0)
+    return direct, w * direct / n, groups, per_group, w * per_group / n
+
+
+def group_writes(shard_writes, shards, stream_shards: int | None = None):
+    """Aggregator UpdateItems/s on EACH group subtotal item of a counter (0 without groups), given its
+    shards' writes/s: a group's shards are its children."""
+    _, _, groups, per_group, group_in = _split(shard_writes, shards)
+    updates = np.where(groups > 0, parent_updates(group_in, np.maximum(per_group, 1.0), stream_shards), 0.0)
+    return float(updates) if updates.ndim == 0 else updates
+
+
+def total_writes(shard_writes, shards, stream_shards: int | None = None):
+    """Aggregator UpdateItems/s on one region's ``#total`` item, given its shards' writes/s: the
+    direct shards' records, plus each group's (a group is one item: one stream shard)."""
+    direct, direct_in, groups, _, _ = _split(shard_writes, shards)
+    from_groups = groups * parent_updates(group_writes(shard_writes, shards, stream_shards), 1.0)
+    updates = parent_updates(direct_in, direct, stream_shards) + from_groups
+    return float(updates) if np.ndim(updates) == 0 else updates
 
 
 @dataclass(frozen=True)
@@ -254,7 +311,9 @@ class Config:
     max_entries: int = field(default_factory=lambda: code_max_entries())
     #: DAX's item cache (prod): record TTL and node count from infra/dax.yaml; None: no cache tier.
     dax_ttl_s: float | None = field(default_factory=lambda: dax_template_parameters()[0])
-    dax_nodes: int = field(default_factory=lambda: dax_template_parameters()[1])
+    dax_nodes: int = field(default_factory=lambda: dax_template_parameters()[2])
+    #: DAX's query cache (prod): query TTL from infra/dax.yaml; None: not credited.
+    dax_query_ttl_s: float | None = field(default_factory=lambda: dax_template_parameters()[1])
     #: Stream shards a counter's shard items may spread over (None: one per counter shard, worst case).
     stream_shards: int | None = None
     cache: bool = True
@@ -442,9 +501,13 @@ class Op(NamedTuple):
     rcu: float
     wcu: float
     group: str = ""  # sibling shards of one counter (collapsed into one row when equally loaded)
-    cached: str = ""  # a CACHED_READS tag (served by the caches), or "aggregate" (a #total's writes)
+    cached: str = ""  # a CACHED_READS tag (served by the caches), or AGGREGATE / AGGREGATE_GROUP (the aggregator's writes)
     sk: str = ""  # where a Query starts (informational)
-    shards: int = 0  # "aggregate": the counter's shards per region (bounds the aggregator's writes)
+    shards: int = 0  # AGGREGATE*: the counter's shards per region (bounds the aggregator's writes)
+
+
+#: Op tags of the aggregator's writes: of a region's ``#total`` item, and of each group subtotal item.
+AGGREGATE, AGGREGATE_GROUP = "aggregate", "aggregate group"
 
 
 @dataclass(frozen=True)
@@ -473,14 +536,23 @@ def _meta_read_op(side: str, kind: str, entity: str, cached: str = "shard_count"
 
 def _counter_add_ops(side: str, kind: str, entity: str, shards: int, env: KeyEnv, units: float) -> list[Op]:
     """Expected load of ADD to one random shard of the writer's region: units/shards on each; and the
-    stream aggregator's UpdateItems of that region's ``#total`` item (one shard write per request)."""
+    stream aggregator's UpdateItems of that region's group subtotals (each takes the share of the
+    shards it sums, ``keys.parse_counter_part_id``) and ``#total`` item (one shard write per request,
+    below the batching bound)."""
     group = f"{keys.counter_meta_id(kind, entity)} shards"
     writer = env.regions[0]
+    parents: dict[str, int] = {}
+    for n in range(shards):
+        parent = keys.parse_counter_part_id(keys.counter_shard_id(kind, entity, writer, n))[0]
+        parents[parent] = parents.get(parent, 0) + 1
+    total_id = keys.counter_total_id(kind, entity, writer)
     return [
         Op(side, COUNTERS, keys.counter_shard_id(kind, entity, writer, n), 0.0, units / shards, group=group)
         for n in range(shards)
-    ] + [Op(side, COUNTERS, keys.counter_total_id(kind, entity, writer), 0.0, w_total(shards),
-            group=f"{keys.counter_meta_id(kind, entity)} totals", cached="aggregate", shards=shards)]
+    ] + [Op(side, COUNTERS, parent, 0.0, W_GROUP * count / shards, group=f"{keys.counter_meta_id(kind, entity)} groups",
+            cached=AGGREGATE_GROUP, shards=shards) for parent, count in parents.items() if parent != total_id
+    ] + [Op(side, COUNTERS, total_id, 0.0, w_total(shards),
+            group=f"{keys.counter_meta_id(kind, entity)} totals", cached=AGGREGATE, shards=shards)]
 
 
 def request_ops(
@@ -681,6 +753,12 @@ def code_cache_ttls() -> tuple[float | None, float]:
     return (float(timeline) if timeline is not None else None), float(cache.TTL_SECONDS["registry"])
 
 
+def aggregator_window() -> float:
+    from chalicelib import aggregator  # noqa: PLC0415
+
+    return float(aggregator.BATCH_WINDOW_SECONDS)
+
+
 def code_ttl_table() -> dict[str, float]:
     from chalicelib import cache  # noqa: PLC0415
 
@@ -696,27 +774,32 @@ def code_max_entries() -> int:
 DAX_TEMPLATE = ROOT / "infra" / "dax.yaml"
 
 
-def dax_template_parameters(path: Path = DAX_TEMPLATE) -> tuple[float, int]:
-    """``(item cache TTL s, nodes)``: the ``AWS::DAX::ParameterGroup``'s ``record-ttl-millis`` and the
-    ``ReplicationFactor`` parameter's default of ``infra/dax.yaml`` (the prod cache tier)."""
+def dax_template_parameters(path: Path = DAX_TEMPLATE) -> tuple[float, float, int]:
+    """``(item cache TTL s, query cache TTL s, nodes)``: the ``AWS::DAX::ParameterGroup``'s
+    ``record-ttl-millis`` and ``query-ttl-millis`` and the ``ReplicationFactor`` parameter's default
+    of ``infra/dax.yaml`` (the prod cache tier)."""
     from infra.cfn import load_template  # noqa: PLC0415
 
     template = load_template(path)
-    ttl = next(int(r["Properties"]["ParameterNameValues"]["record-ttl-millis"]) / 1000
-               for r in template["Resources"].values() if r["Type"] == "AWS::DAX::ParameterGroup")
-    return float(ttl), int(template["Parameters"]["ReplicationFactor"]["Default"])
+    values = next(r["Properties"]["ParameterNameValues"]
+                  for r in template["Resources"].values() if r["Type"] == "AWS::DAX::ParameterGroup")
+    return (int(values["record-ttl-millis"]) / 1000, int(values["query-ttl-millis"]) / 1000,
+            int(template["Parameters"]["ReplicationFactor"]["Default"]))
 
 
-#: Cached reads of OUR design: tag -> (in-process cache kind, read through DAX's item cache). Which
-#: reads go through DAX is :func:`chalicelib.dax.route`'s (UsersTable items; counters' ``#meta`` and
-#: ``#total`` items); tests/unit/test_scale_sim.py checks each against it.
-CACHED_READS: dict[str, tuple[str, bool]] = {
-    "timeline": ("timeline", False),      # Query PhotosTable/by_owner
-    "registry": ("registry", False),      # GetItem GraphTable celebrities#{copy}
-    "photo": ("photo", False),            # GetItem PhotosTable
-    "profile": ("profile", True),         # GetItem UsersTable
-    "counter": ("counter", False),        # BatchGet CountersTable #total items (straight to DynamoDB: the aggregator bypasses DAX)
-    "shard_count": ("shard_count", False),  # BatchGet #meta with the #total (a like/follow): straight to DynamoDB
+#: Where a read goes after an in-process miss: DynamoDB, DAX's item cache, DAX's query cache.
+NO_DAX, DAX_ITEM, DAX_QUERY = "", "item", "query"
+#: Cached reads of OUR design: tag -> (in-process cache kind, DAX path). Which reads go through DAX
+#: is :func:`chalicelib.dax.route`'s (UsersTable items; counters' ``#meta`` items) and, for the
+#: pulled timelines, :func:`chalicelib.dax.route_shared_timeline`'s; tests/unit/test_scale_sim.py
+#: checks each against them.
+CACHED_READS: dict[str, tuple[str, str]] = {
+    "timeline": ("timeline", DAX_QUERY),  # Query PhotosTable/by_owner, newest page, pulled into another reader's feed
+    "registry": ("registry", NO_DAX),     # GetItem GraphTable celebrities#{copy}
+    "photo": ("photo", NO_DAX),           # GetItem PhotosTable
+    "profile": ("profile", DAX_ITEM),     # GetItem UsersTable
+    "counter": ("counter", NO_DAX),       # BatchGet CountersTable #total items (straight to DynamoDB: the aggregator bypasses DAX)
+    "shard_count": ("shard_count", NO_DAX),  # BatchGet #meta with the #total (a like/follow): straight to DynamoDB
 }
 
 
@@ -733,11 +816,12 @@ def cache_stages(cfg: Config, rate, cached: str):
     DynamoDB is the second)."""
     if not cached or not cfg.cache:
         return rate, rate
-    kind, through_dax = CACHED_READS[cached]
+    kind, path = CACHED_READS[cached]
     ttl = {"timeline": cfg.timeline_ttl_s, "registry": cfg.registry_ttl_s}.get(kind, cfg.ttls.get(kind))
     after = rate if ttl is None else ttl_cache_misses(rate, ttl, cfg.containers)
-    if through_dax and cfg.dax_ttl_s:
-        return after, ttl_cache_misses(after, cfg.dax_ttl_s, cfg.dax_nodes)
+    dax_ttl = {DAX_ITEM: cfg.dax_ttl_s, DAX_QUERY: cfg.dax_query_ttl_s}.get(path)
+    if dax_ttl:  # each node its own cache (worst case): the request, identical from every container, is its key
+        return after, ttl_cache_misses(after, dax_ttl, cfg.dax_nodes)
     return after, after
 
 
@@ -805,8 +889,10 @@ def explicit_chunk(design: str, pop: Population, env: KeyEnv, indices: Sequence[
     add(request_ops(design, "feed", env, actor=anyone), cfg.rate("feed"), ("global",))
     for (table, pk, tag), (rate, rcu, wcu, shards) in per_key.items():
         slot = acc[(table, pk)]
-        if tag == "aggregate":
+        if tag == AGGREGATE:
             slot[1] += float(total_writes(rate, shards, cfg.stream_shards)) * wcu
+        elif tag == AGGREGATE_GROUP:
+            slot[1] += float(group_writes(rate, shards, cfg.stream_shards)) * W_GROUP
         else:
             after, reached = cache_stages(cfg, rate, tag)
             slot[0] += float(reached) * rcu
@@ -849,6 +935,7 @@ def tail_chunks(design: str, pop: Population, env: KeyEnv, idx: np.ndarray, inco
     q = pop.photo_weights
     seed = cfg.seed
     shard_mult = pop.shards[idx].astype(np.int64)
+    group_mult = np.asarray(counter_groups(s)).astype(np.int64)  # group subtotal items per counter
     name = pop.name
     chunks: list[Chunk] = []
 
@@ -884,6 +971,8 @@ def tail_chunks(design: str, pop: Population, env: KeyEnv, idx: np.ndarray, inco
             total_reads = cached((view + like) * q[k], "counter", nreg) * total_r
             chunk("likes total (writer region)", total_reads, total_writes(like * q[k], s, cfg.stream_shards) * total_w, 1,
                   lambda j, kk=kk: (COUNTERS, keys.counter_total_id("likes", pid(j, kk), writer), ""))
+            chunk("likes groups (writer region)", 0.0, group_writes(like * q[k], s, cfg.stream_shards) * W_GROUP,
+                  group_mult, lambda j, kk=kk: (COUNTERS, keys.counter_group_id("likes", pid(j, kk), writer, 1), ""))
             if nreg > 1:
                 chunk("likes totals (other regions)", total_reads, 0.0, nreg - 1,
                       lambda j, kk=kk: (COUNTERS, keys.counter_total_id("likes", pid(j, kk), cfg.regions[1]), ""))
@@ -926,6 +1015,8 @@ def tail_chunks(design: str, pop: Population, env: KeyEnv, idx: np.ndarray, inco
             total_reads = cached(profile, "counter", nreg) * total_r
             chunk(f"{c} total (writer region)", total_reads, total_writes(adds, s, cfg.stream_shards) * total_w, 1,
                   lambda j, c=c: (COUNTERS, keys.counter_total_id(c, name(int(idx[j])), writer), ""))
+            chunk(f"{c} groups (writer region)", 0.0, group_writes(adds, s, cfg.stream_shards) * W_GROUP, group_mult,
+                  lambda j, c=c: (COUNTERS, keys.counter_group_id(c, name(int(idx[j])), writer, 1), ""))
             if nreg > 1:
                 chunk(f"{c} totals (other regions)", total_reads, 0.0, nreg - 1,
                       lambda j, c=c: (COUNTERS, keys.counter_total_id(c, name(int(idx[j])), cfg.regions[1]), ""))
@@ -1250,6 +1341,8 @@ def main(argv: list[str] | None = None) -> int:
     best_case = dataclasses.replace(cfg, stream_shards=1)
     best_pop = dataclasses.replace(pop, cfg=best_case)
     best = summarise(build_model(OURS, best_pop, env))
+    no_dax_pop = dataclasses.replace(pop, cfg=dataclasses.replace(cfg, dax_ttl_s=None, dax_query_ttl_s=None))
+    no_dax = summarise(build_model(OURS, no_dax_pop, env))
     built = time.perf_counter() - started
 
     celeb_share = float(pop.popularity[: pop.n_celebs].sum())
@@ -1269,14 +1362,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mix: {mix}")
     print(f"targets ∝ followers+1: the celebrities draw {100 * celeb_share:.0f} % of targeted requests "
           f"(top one {100 * pop.popularity[0]:.0f} %); newest photo of an owner {100 * pop.photo_weights[0]:.0f} %")
-    ttls = ", ".join(f"{tag} {cfg.ttls[kind]:g} s{' +DAX' if dax else ''}" for tag, (kind, dax) in CACHED_READS.items())
+    ttls = ", ".join(f"{tag} {cfg.ttls[kind]:g} s{f' +DAX {path}' if path else ''}"
+                     for tag, (kind, path) in CACHED_READS.items())
     print(f"caches (read from the code): chalicelib.cache TTLs {ttls}; {cfg.containers:,} containers, at most "
           f"{cfg.max_entries:,} entries each; a key read at r/s reaches the next tier at r / (1 + r x TTL / caches)")
-    print(f"  DAX item cache (infra/dax.yaml): record TTL {cfg.dax_ttl_s:g} s, {cfg.dax_nodes} nodes (each its own "
-          "cache: worst case), only for the reads chalicelib.dax.route sends there (UsersTable, counters' #meta/#total)")
+    print(f"  DAX (infra/dax.yaml): item cache record TTL {cfg.dax_ttl_s:g} s, query cache TTL {cfg.dax_query_ttl_s:g} s, "
+          f"{cfg.dax_nodes} nodes (each its own cache: worst case), only for the reads chalicelib.dax routes there "
+          "(item: UsersTable, counters' #meta; query: a celebrity's newest page pulled into another reader's feed)")
     print(f"  registry over {keys.CELEBRITY_REGISTRY_COPIES} copies ({env.registry_rcu:g} RCU each); naive: no cache")
     print(f"  counters: a view BatchGets {len(cfg.regions)} #total item(s) per counter (one per region: "
-          f"{', '.join(cfg.regions)}); the aggregator's #total writes: worst case one stream shard per counter shard")
+          f"{', '.join(cfg.regions)}); the aggregator sums shards 0-{keys.COUNTER_DIRECT_SHARDS - 1} into the total and "
+          f"each further {keys.COUNTER_GROUP_SHARDS} into a group subtotal (a part of the total): a 512-shard total holds "
+          f"{counter_parts(512):.0f} versions ({total_item_bytes(512):,} B, {w_total(512):g} WCU per write), a group "
+          f"{keys.COUNTER_GROUP_SHARDS + 1} ({group_item_bytes():,} B, {W_GROUP:g} WCU); worst case one stream shard per "
+          f"part, a batch per {aggregator_window():g} s window each")
     shares = env.follower_shares(int(pop.shards[0]))
     print(f"followers-shard shares measured with keys.follower_shard over {env.follower_shares.actors_hashed:,} actor ids "
           f"({env.follower_shares.method}): {len(shares)} shards, busiest {shares.max() * len(shares):.3f}x the mean")
@@ -1285,17 +1384,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model built and summarised in {built:.1f} s")
 
     stats = models[OURS].cache_stats.rates
+    dax_asked = 0.0
     print("\nCache hit ratio per entity, OUR design (item reads/s asked -> after in-process -> after DAX -> DynamoDB)")
     print(f"  {'entity':<12} {'asked/s':>10} {'in-process hit':>15} {'DAX hit':>8} {'overall hit':>12} {'to DynamoDB/s':>14}")
     live = 0.0
     for tag, (asked, after, reached) in stats.items():
-        kind, dax = CACHED_READS[tag]
+        kind, path = CACHED_READS[tag]
         live += after * cfg.ttls[kind] / cfg.containers  # entries stored per container within their TTL
-        dax_hit = f"{100 * (1 - reached / after):.1f} %" if dax and after else "-"
+        dax_hit = f"{100 * (1 - reached / after):.1f} %" if path and after else "-"
+        if path:
+            dax_asked += after
         print(f"  {tag:<12} {asked:>10,.1f} {100 * (1 - after / asked) if asked else 0:>13.1f} % {dax_hit:>8} "
               f"{100 * (1 - reached / asked) if asked else 0:>10.1f} % {reached:>14,.1f}")
     print(f"  live entries per container (modelled kinds): ~{live:,.0f} of {cfg.max_entries:,}: "
           f"{'the LRU bound evicts no live entry' if live < cfg.max_entries else 'the LRU bound BINDS (not modelled)'}")
+    print(f"  DAX requests (in-process misses of the DAX-routed entities): {dax_asked:,.0f}/s, "
+          f"{dax_asked / cfg.dax_nodes:,.0f}/s per node (node sizing is not modelled)")
 
     for summary in summaries.values():
         print_top(summary)
@@ -1334,7 +1438,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"read cost: ours reads {ours.rcu / naive.rcu:.2f}x the RCU of naive (goal <= 1x: "
           f"{'PASS' if ours.rcu <= naive.rcu else 'MISS'}); {100 * ours.by_table.get(COUNTERS, (0, 0))[0] / ours.rcu:.0f} % "
           f"of it is counter reads (one #total per region per counter, {len(cfg.regions)} item(s) whatever the shards)")
-    print(f"aggregator best case (all of a counter's shard items on ONE stream shard): hottest key "
+    print(f"aggregator: the goal above is its worst case (every part of a counter on its own stream shard); "
+          f"best case (all of a counter's shard items on ONE stream shard): hottest key "
           f"{100 * best.hottest['util'].util:.1f} % ({best.hottest['util'].table.split('/')[-1]} {best.hottest['util'].pk}); "
           f"goal {'PASS' if best.hottest['util'].util <= GOAL else 'MISS'}; total RCU/s {best.rcu:,.0f}")
 
@@ -1353,6 +1458,9 @@ def main(argv: list[str] | None = None) -> int:
     uncached = cfg.rate("feed") * float(pop.phi[0]) * R_TIMELINE_PAGE
     print(f"sensitivity: without the container cache, {pop.name(0)}'s by_owner partition would take "
           f"{uncached:,.0f} RCU/s ({pct(uncached, RCU_LIMIT)} of the limit)")
+    print(f"sensitivity: without DAX (a stage without a cache tier, e.g. dev at this load): hottest key "
+          f"{100 * no_dax.hottest['util'].util:.1f} % ({no_dax.hottest['util'].table.split('/')[-1]} "
+          f"{no_dax.hottest['util'].pk}); total RCU/s {no_dax.rcu:,.0f} ({no_dax.rcu / naive.rcu:.2f}x naive)")
 
     save_plot(list(summaries.values()), args.out,
               f"Photoscale key heat at {cfg.peak_rps:,.0f} req/s, {cfg.users:,} users: ours vs naive")

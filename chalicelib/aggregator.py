@@ -1,11 +1,20 @@
 """The counter aggregator: one ``#total`` item per counter and region, kept from the shards' stream.
 
 ``@app.on_dynamodb_record`` on the counters table's stream (NEW_AND_OLD_IMAGES) hands this module
-batches of shard changes. For each change of a shard **of this function's own region** (a global
+batches of shard changes. For each change of a *part* **of this function's own region** (a global
 table's stream also carries the writes replicated from other regions: their own region's aggregator
-counts them) the region's total moves by ``NEW.n - OLD.n``, and the total records the shard's
-``version`` it has applied (``s{shard}``; every increment ADDs 1 to it). The update is conditional
-on the total holding the record's OLD version, so
+counts them) its *parent* moves by ``NEW.n - OLD.n``, and the parent records the part's ``version``
+it has applied (attribute ``s{shard}`` or ``g{group}``; every increment ADDs 1 to a shard's version,
+every update of a group ADDs 1 to the group's). Parts and parents (:func:`keys.parse_counter_part_id`):
+
+- shards ``0 .. keys.COUNTER_DIRECT_SHARDS - 1`` are summed straight into the region's total;
+- each further block of ``keys.COUNTER_GROUP_SHARDS`` shards into a group subtotal item
+  (``#g{k}``), itself a versioned part of the total: its stream records are summed the same way.
+
+So a hot counter's total stays small (1 WCU per write: at most 32 shard and 15 group versions at
+512 shards, not 512) and is written by at most that many stream shards per batching window, and a
+group by at most 32, however the table's partitions spread the shards. The update is conditional
+on the parent holding the record's OLD version, so
 
 - a redelivered record (Lambda retries a batch from its first failure) finds its NEW version
   applied and is skipped: nothing is counted twice;
@@ -13,7 +22,7 @@ on the total holding the record's OLD version, so
   counted out of order or lost;
 - a shard item written before versions existed (OLD without ``version``) adds its whole NEW value.
 
-A batch is coalesced: one UpdateItem per total (up to :data:`MAX_SHARDS_PER_UPDATE` shards' chains
+A batch is coalesced: one UpdateItem per parent (up to :data:`MAX_SHARDS_PER_UPDATE` parts' chains
 of consecutive versions), so a celebrity's total takes a few writes per second however many
 follows arrive. When a coalesced update's condition fails (part of the batch was applied before),
 its records are applied one by one. Failures are reported per record (``ReportBatchItemFailures``,
@@ -23,7 +32,8 @@ Not Powertools' ``BatchProcessor``: it hands the handler one record at a time, a
 the whole batch. The response has its ``PartialItemFailureResponse`` shape.
 
 Exactness delay: a shard change reaches its total within the stream's propagation (typically well
-under a second) plus the mapping's batching window (:data:`BATCH_WINDOW_SECONDS`).
+under a second) plus the mapping's batching window (:data:`BATCH_WINDOW_SECONDS`); a shard of a
+group (counters of more than ``keys.COUNTER_DIRECT_SHARDS`` shards) takes that twice.
 """
 from __future__ import annotations
 
@@ -39,7 +49,7 @@ from chalicelib.settings import get_settings
 #: The event source mapping's batch (records) and batching window (seconds), read by app.py.
 BATCH_SIZE = 1000
 BATCH_WINDOW_SECONDS = 1
-#: Shards per conditional UpdateItem (keeps the expression well inside DynamoDB's 4 KB limit).
+#: Parts (shards, groups) per conditional UpdateItem (keeps the expression well inside DynamoDB's 4 KB limit).
 MAX_SHARDS_PER_UPDATE = 50
 
 
@@ -49,13 +59,14 @@ class OutOfOrder(RuntimeError):
 
 @dataclass(frozen=True)
 class ShardChange:
-    """One stream record of a shard of this region: the total it moves and the version step."""
+    """One stream record of a part (shard or group) of this region: the parent it moves (a total or a
+    group) and the version step."""
 
     index: int  # position in the batch
-    total_id: str
-    shard: int
-    old_version: int  # 0: no shard item before, or one written before versions
-    new_version: int | None  # None: the shard item was deleted
+    total_id: str  # the parent item
+    part: str  # the parent's attribute holding the part's applied version: s{shard} | g{group}
+    old_version: int  # 0: no part item before, or a shard written before versions
+    new_version: int | None  # None: the part item was deleted
     delta: int
 
 
@@ -67,21 +78,21 @@ def _number(image: Mapping[str, Any] | None, name: str) -> int:
 
 
 def shard_change(index: int, record: Mapping[str, Any], region: str) -> ShardChange | None:
-    """The change a stream record makes to its region's total, or None if it is not this region's
-    shard (another region's replicated write, a ``#meta`` or ``#total`` item)."""
+    """The change a stream record makes to its parent (total or group), or None if it is not a part
+    of this region (another region's replicated write, a ``#meta`` or ``#total`` item)."""
     data = record.get("dynamodb") or {}
     counter_id = ((data.get("Keys") or {}).get("counter_id") or {}).get("S", "")
-    parsed = keys.parse_counter_shard_id(counter_id)
+    parsed = keys.parse_counter_part_id(counter_id)
     if parsed is None or parsed[1] != region:
         return None
-    total_id, _, shard = parsed
+    total_id, _, part = parsed
     old, new = data.get("OldImage"), data.get("NewImage")
     if new is not None and "version" not in new:
         return None  # not a counted write (moto's key-only INSERT before an UpdateItem's values)
     versioned_old = bool(old and "version" in old)
     old_n = _number(old, "n") if versioned_old else 0
     new_n = _number(new, "n") if new else 0
-    return ShardChange(index=index, total_id=total_id, shard=shard,
+    return ShardChange(index=index, total_id=total_id, part=part,
                        old_version=_number(old, "version") if versioned_old else 0,
                        new_version=_number(new, "version") if new else None, delta=new_n - old_n)
 
@@ -92,18 +103,18 @@ def changes_of(records: list[Mapping[str, Any]], region: str) -> list[ShardChang
 
 @dataclass(frozen=True)
 class TotalUpdate:
-    """One conditional UpdateItem: ``delta`` and, per shard, the version step ``(old, new)``."""
+    """One conditional UpdateItem of a parent: ``delta`` and, per part, the version step ``(old, new)``."""
 
     total_id: str
     delta: int
-    versions: dict[int, tuple[int, int | None]]
+    versions: dict[str, tuple[int, int | None]]
     changes: tuple[ShardChange, ...]  # in batch order: applied one by one if the update is refused
 
 
 def coalesce(changes: Iterable[ShardChange]) -> list[TotalUpdate]:
-    """Group a batch's changes per total; each shard's consecutive versions collapse into one step.
+    """Group a batch's changes per parent; each part's consecutive versions collapse into one step.
 
-    A shard whose records are not consecutive (a record's OLD version is not the previous NEW) is
+    A part whose records are not consecutive (a record's OLD version is not the previous NEW) is
     left to the one-by-one path: it gets an update of its own per record.
     """
     by_total: dict[str, list[ShardChange]] = {}
@@ -111,10 +122,10 @@ def coalesce(changes: Iterable[ShardChange]) -> list[TotalUpdate]:
         by_total.setdefault(change.total_id, []).append(change)
     updates: list[TotalUpdate] = []
     for total_id, group in by_total.items():
-        chains: dict[int, list[ShardChange]] = {}
+        chains: dict[str, list[ShardChange]] = {}
         for change in group:
-            chains.setdefault(change.shard, []).append(change)
-        steps: list[tuple[int, tuple[int, int | None], int, list[ShardChange]]] = []
+            chains.setdefault(change.part, []).append(change)
+        steps: list[tuple[str, tuple[int, int | None], int, list[ShardChange]]] = []
         for shard, chain in chains.items():
             if all(later.old_version == (earlier.new_version or 0) for earlier, later in zip(chain, chain[1:])):
                 steps.append((shard, (chain[0].old_version, chain[-1].new_version), sum(c.delta for c in chain), chain))
@@ -146,28 +157,28 @@ def apply(update: TotalUpdate) -> int:
         return 0
     skipped = 0
     for change in update.changes:
-        step = {change.shard: (change.old_version, change.new_version)}
+        step = {change.part: (change.old_version, change.new_version)}
         if counters.apply_to_total(change.total_id, change.delta, step):
             if change.new_version is None:
                 counters.drop_total_if_emptied(change.total_id)
             continue
-        if already_applied(change, counters.applied_version(change.total_id, change.shard)):
+        if already_applied(change, counters.applied_version(change.total_id, change.part)):
             skipped += 1
             continue
         if erased(change):
             logger.info("counter erased: stream record dropped", extra={"total_id": change.total_id})
             skipped += 1
             continue
-        raise OutOfOrder(f"{change.total_id} shard {change.shard}: version {change.old_version} not applied yet")
+        raise OutOfOrder(f"{change.total_id} part {change.part}: version {change.old_version} not applied yet")
     return skipped
 
 
 def erased(change: ShardChange) -> bool:
-    """Whether the record's counter was erased (account or photo deleted): neither its total nor its
-    shard item exists any more, so no later record can bring the total back and the record is moot.
-    (A reordered record of a live counter always finds its shard item: it is retried instead.)"""
-    shard_id = keys.shard_id_of_total(change.total_id, change.shard)
-    return not counters.items_exist([change.total_id, shard_id])
+    """Whether the record's counter was erased (account or photo deleted): neither its parent nor its
+    part item exists any more, so no later record can bring the parent back and the record is moot.
+    (A reordered record of a live counter always finds its part item: it is retried instead.)"""
+    part_id = keys.counter_part_id(change.total_id, change.part)
+    return not counters.items_exist([change.total_id, part_id])
 
 
 def handle_stream(event: Mapping[str, Any], context: Any = None, region: str | None = None) -> dict:

@@ -9,6 +9,8 @@ PynamoDB models send their requests with :func:`client`'s DynamoDB client (not a
 own). The repositories (:mod:`chalicelib.repositories`) read items that may be served from a cache
 tier through :func:`reader_model`, whose connection uses :func:`table_reader`: the DynamoDB client
 today; a stage with DAX chooses the DAX client here, and nothing above the repositories changes.
+The pull side of other readers' feeds reads through :func:`shared_query_model` (DAX's query cache
+where the stage has DAX).
 """
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ _session: boto3.session.Session | None = None
 _clients: dict[tuple[str, str], Any] = {}
 _bound_models: set[type] = set()
 _reader_models: dict[type, type] = {}
+_shared_query_models: dict[type, type] = {}
 _cache_tier: Any = None
+_shared_query_tier: Any = None
 
 
 def _boto_config(settings: Settings):
@@ -161,6 +165,27 @@ def _cache_tier_client_or_dynamodb() -> Any:
         return _cache_tier
 
 
+def shared_query_reader() -> Any:
+    """The client of the pull side of other readers' feeds (a celebrity's newest photos).
+
+    Without a cache tier: the DynamoDB client. With ``DAX_ENDPOINT``: the cache tier's client routed by
+    :func:`chalicelib.dax.route_shared_timeline` (that Query through DAX's query cache, which writes
+    never invalidate: only for reads that are not read-after-write for their reader).
+    """
+    tier = _cache_tier_client_or_dynamodb()
+    settings = get_settings()
+    if not settings.dax_endpoint:
+        return tier
+    global _shared_query_tier
+    with _lock:
+        if _shared_query_tier is None:
+            from chalicelib import dax
+
+            _shared_query_tier = tier.routed(lambda operation, params: dax.route_shared_timeline(
+                operation, params, photos_table=settings.photos_table))
+        return _shared_query_tier
+
+
 def _cache_tier_client(settings: Settings) -> Any:
     """The cache tier's own client, built on first use with short timeouts and no retries."""
     from botocore.config import Config
@@ -183,18 +208,28 @@ def reader_model(model: type, table_name: str) -> type:
     Items it returns are instances of a subclass of ``model``. Strongly consistent reads and all
     writes use :func:`bind_model`'s model (they must reach DynamoDB itself).
     """
+    return _twin(_reader_models, model, table_name, "Reader", table_reader)
+
+
+def shared_query_model(model: type, table_name: str) -> type:
+    """``model``'s twin for the pull side of other readers' feeds, reading through
+    :func:`shared_query_reader` (DAX's query cache where the stage has DAX)."""
+    return _twin(_shared_query_models, model, table_name, "SharedQueryReader", shared_query_reader)
+
+
+def _twin(twins: dict[type, type], model: type, table_name: str, suffix: str, reader_client) -> type:
     bind_model(model, table_name)
-    reader = _reader_models.get(model)
+    reader = twins.get(model)
     if reader is None or reader.Meta.table_name != table_name:
         with _lock:
-            reader = _reader_models.get(model)
+            reader = twins.get(model)
             if reader is None or reader.Meta.table_name != table_name:
-                reader = _reading_twin(model)
-                _reader_models[model] = reader
+                reader = _reading_twin(model, suffix, reader_client())
+                twins[model] = reader
     return reader
 
 
-def _reading_twin(model: type) -> type:
+def _reading_twin(model: type, suffix: str, reader_client: Any) -> type:
     from pynamodb.indexes import Index
 
     meta = type("Meta", (), {name: getattr(model.Meta, name) for name in (
@@ -203,8 +238,8 @@ def _reading_twin(model: type) -> type:
     for name, value in vars(model).items():  # indexes are bound to the class they are declared on
         if isinstance(value, Index):
             namespace[name] = type(value)()
-    twin = type(f"{model.__name__}Reader", (model,), namespace)
-    _use_client(twin, table_reader())
+    twin = type(f"{model.__name__}{suffix}", (model,), namespace)
+    _use_client(twin, reader_client)
     return twin
 
 
@@ -215,12 +250,13 @@ def _use_client(model: type, botocore_client: Any) -> None:
 
 def reset() -> None:
     """Drop cached clients and model bindings (tests switch endpoints between cases)."""
-    global _session, _cache_tier
+    global _session, _cache_tier, _shared_query_tier
     with _lock:
         _clients.clear()
-        _cache_tier = None
+        _cache_tier = _shared_query_tier = None
         _session = None
-        for model in [*_bound_models, *_reader_models.values()]:
+        for model in [*_bound_models, *_reader_models.values(), *_shared_query_models.values()]:
             model._connection = None
         _bound_models.clear()
         _reader_models.clear()
+        _shared_query_models.clear()

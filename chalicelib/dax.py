@@ -2,7 +2,8 @@
 
 :class:`CacheTierClient` stands in for the botocore DynamoDB client inside PynamoDB's connection
 (PynamoDB only calls ``_make_api_call``), so the models stay the schema and items read through DAX
-become model instances. Each request is routed by :func:`route`, one table per access pattern:
+become model instances. Each request is routed by :func:`route`, one table per access pattern (and
+the pull side of other readers' feeds by :func:`route_shared_timeline`, through its own twin model):
 
 ============================================  ===========================  =========================================
 access pattern                                path                         why
@@ -15,16 +16,21 @@ profile writes (PutItem, UpdateItem, Delete)  DAX (write-through)          keeps
 counter ``#meta`` shard counts (Get, Batch)   DAX item cache (negative     a quarter of all reads, almost never
                                               results cached too)          change; a reshard is seen within the record
                                                                            TTL (until then a read sums fewer shards)
-counter shards and totals                     DynamoDB                     changed by transactions, which DAX passes
-                                                                           through without updating its item cache
+counter shards, groups and totals             DynamoDB                     changed by transactions and the stream
+                                                                           aggregator, which bypass DAX's item cache
 photos, graph, likes, feeds (Get, Query)      DynamoDB                     written by workers and transactions outside
                                                                            DAX; read-after-write pages (my photos, my
-                                                                           followers) must not see a query cache that
-                                                                           writes never invalidate
+                                                                           followers, my own feed) must not see a query
+                                                                           cache that writes never invalidate
+a celebrity's newest ready photos, pulled     DAX query cache              read by every follower's feed; not
+into *another* reader's feed (Query           (``route_shared_timeline``)  read-after-write for that reader: a new or
+``by_owner``, first page)                                                  changed photo shows within the query TTL
 ``ConsistentRead``, transactions              DynamoDB                     DAX would only pass them through
 ============================================  ===========================  =========================================
 
-No read-after-write path depends on a DAX Query: no Query is routed to DAX at all.
+No read-after-write path depends on a DAX Query: the only Query routed to DAX is the pulled
+timeline, and only through :func:`chalicelib.models.pulled`'s twin, which the feed uses for readers
+other than the owner (the owner's own photos, listing or feed, are read straight from DynamoDB).
 
 The DAX client is built lazily on the first routed request (never at import), with a short connect
 and read timeout (DAX's default blocks 60 s on a silent endpoint). A :class:`CircuitBreaker` sends
@@ -45,12 +51,16 @@ from typing import Any
 
 DAX, DYNAMODB = "dax", "dynamodb"
 
-_READS = frozenset({"GetItem", "BatchGetItem"})
+_READS = frozenset({"GetItem", "BatchGetItem", "Query"})
 _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 #: Error codes of a server-side failure of the cache tier itself (then DynamoDB may still answer).
 _TIER_FAILURE_CODES = frozenset({"InternalServerError", "ServiceUnavailable", "ServiceUnavailableException"})
 #: The DAX client's codes for a broken or overloaded cluster (``DaxServiceError.code``).
 _DAX_TIER_CODES = frozenset({"ConnectionException", "InternalServerErrorException"})
+
+
+#: The photos table's index of an owner's photos, newest first (``chalicelib.models.OwnerIndex``).
+OWNER_INDEX = "by_owner"
 
 
 def route(operation: str, params: dict, *, users_table: str, counters_table: str) -> str:
@@ -76,6 +86,17 @@ def route(operation: str, params: dict, *, users_table: str, counters_table: str
             return DYNAMODB
         return DAX if requested else DYNAMODB
     return DYNAMODB
+
+
+def route_shared_timeline(operation: str, params: dict, *, photos_table: str) -> str:
+    """The path of the pull side of another reader's feed (:func:`chalicelib.models.pulled`'s twin):
+    the newest page of an owner's photos (a Query of ``by_owner`` from its start) through DAX's
+    query cache; anything else that twin might send, by :func:`route`'s rules for photos (DynamoDB)."""
+    if (operation == "Query" and params.get("TableName") == photos_table and params.get("IndexName") == OWNER_INDEX
+            and not params.get("ConsistentRead") and "ExclusiveStartKey" not in params):
+        return DAX
+    return DYNAMODB
+
 
 
 def _is_meta_key(key: dict) -> bool:
@@ -187,6 +208,11 @@ class CacheTierClient:
     @property
     def meta(self) -> Any:
         return self.dynamodb.meta
+
+    def routed(self, router: Callable[[str, dict], str]) -> CacheTierClient:
+        """A client of other access patterns, routed by ``router``, over this one's DAX connection,
+        DynamoDB client and circuit breaker (one cluster: one view of its health)."""
+        return CacheTierClient(self._dax_client, self.dynamodb, router, self.breaker)
 
     def _dax_client(self) -> Any:
         if self._dax is None:

@@ -19,7 +19,10 @@ Read path: the caller's feed partition newest first, merged with the newest phot
 followed celebrity (``PhotosTable.by_owner``), by ``created_at#photo_id`` descending. Pushed entries
 are checked against the photos table in one BatchGetItem per page: deleted or no-longer-ready photos
 are skipped and captions/renditions are always current (edits re-version renditions). Entries of
-authors the caller no longer follows are skipped too.
+authors the caller no longer follows are skipped too. A celebrity's newest page is shared by all their
+followers: cached per container (``timeline`` TTL) and, in stages with DAX, read through DAX's query
+cache (its query TTL): a follower sees a celebrity's new or changed photo within both TTLs
+(``docs/cache.md``). A celebrity's own feed reads their own photos straight from DynamoDB.
 """
 from __future__ import annotations
 
@@ -277,7 +280,7 @@ def _merge_round(caller: str, pulled_from: list[str], frontier: str | None, want
     sources: list[list[Any]] = []
     truncated: list[bool] = []
     for celebrity in pulled_from:  # pulled: the author's own listing (live records)
-        rows = photo_records.ready_before(celebrity, frontier, want)
+        rows = photo_records.ready_before(celebrity, frontier, want, for_owner=celebrity == caller)
         sources.append([(r.owner_sort, r) for r in rows])
         truncated.append(len(rows) == want)
     pushed = feeds.entries_before(caller, frontier, want)

@@ -96,9 +96,44 @@ def counter_total_id(kind: str, entity: str, region: str) -> str:
     return f"{kind}#{entity}#{region}#total"
 
 
-def shard_id_of_total(total_id: str, shard: int) -> str:
-    """The id of shard ``shard`` summed into ``total_id`` (the inverse of :func:`parse_counter_shard_id`)."""
-    return f"{total_id.removesuffix('#total')}#{shard}"
+#: Shards ``0 .. COUNTER_DIRECT_SHARDS - 1`` of a region are summed straight into its total; every
+#: further block of ``COUNTER_GROUP_SHARDS`` shards into a group subtotal item, whose changes the
+#: aggregator sums into the total in turn. So no item the aggregator writes has more than
+#: ``max(COUNTER_DIRECT_SHARDS + groups, COUNTER_GROUP_SHARDS)`` parts (a few hundred bytes: 1 WCU per
+#: write) nor more than that many stream shards writing it, whatever the shard count.
+COUNTER_DIRECT_SHARDS = 32
+COUNTER_GROUP_SHARDS = 32
+
+
+def counter_group_of(shard: int) -> int | None:
+    """The group subtotal shard ``shard`` is summed into; None: summed straight into the total.
+
+    A function of the shard number alone, so a reshard (which only adds shards) never moves a
+    shard's count from one parent to another."""
+    if shard < COUNTER_DIRECT_SHARDS:
+        return None
+    return 1 + (shard - COUNTER_DIRECT_SHARDS) // COUNTER_GROUP_SHARDS
+
+
+def counter_group_id(kind: str, entity: str, region: str, group: int) -> str:
+    """The group subtotal item ``group`` (>= 1) of one region's shards of a counter."""
+    return f"{kind}#{entity}#{region}#g{group}"
+
+
+def counter_groups(shards: int) -> int:
+    """How many group subtotal items a counter of ``shards`` shards per region has."""
+    extra = max(0, int(shards) - COUNTER_DIRECT_SHARDS)
+    return -(-extra // COUNTER_GROUP_SHARDS)
+
+
+def counter_group_ids(kind: str, entity: str, regions: tuple[str, ...], shards: int) -> list[str]:
+    """Every group subtotal item of the counter (erasure deletes them)."""
+    return [counter_group_id(kind, entity, r, g) for r in regions for g in range(1, counter_groups(shards) + 1)]
+
+
+def counter_parts(shards: int) -> int:
+    """Parts (direct shards and groups) a region's total of a counter of ``shards`` shards sums."""
+    return min(int(shards), COUNTER_DIRECT_SHARDS) + counter_groups(shards)
 
 
 def counter_total_ids(kind: str, entity: str, regions: tuple[str, ...]) -> list[str]:
@@ -106,15 +141,35 @@ def counter_total_ids(kind: str, entity: str, regions: tuple[str, ...]) -> list[
     return [counter_total_id(kind, entity, r) for r in regions]
 
 
-def parse_counter_shard_id(counter_id: str) -> tuple[str, str, int] | None:
-    """``(total item id, region, shard)`` of a shard item's id; None for ``#meta`` and ``#total`` items."""
-    head, _, shard = counter_id.rpartition("#")
-    if not head or not shard.isdigit():
-        return None
+def parse_counter_part_id(counter_id: str) -> tuple[str, str, str] | None:
+    """``(parent item id, region, part)`` of an item the aggregator sums: a shard (part ``s{n}``,
+    parent its region's total or group) or a group subtotal (part ``g{k}``, parent the total).
+    None for ``#meta`` and ``#total`` items. ``part`` names the parent's attribute holding the
+    part's applied version."""
+    head, _, last = counter_id.rpartition("#")
     prefix, _, region = head.rpartition("#")
-    if not prefix or "#" not in prefix or not region:
+    if not head or not prefix or "#" not in prefix or not region:
         return None
-    return f"{head}#total", region, int(shard)
+    if last.isdigit():
+        group = counter_group_of(int(last))
+        parent = f"{head}#total" if group is None else f"{head}#g{group}"
+        return parent, region, f"s{int(last)}"
+    if last[:1] == "g" and last[1:].isdigit() and int(last[1:]) >= 1:
+        return f"{head}#total", region, last
+    return None
+
+
+def counter_part_id(parent_id: str, part: str) -> str:
+    """The id of the item summed into ``parent_id`` as ``part`` (the inverse of
+    :func:`parse_counter_part_id`)."""
+    head = parent_id.rpartition("#")[0]
+    return f"{head}#{part[1:]}" if part[:1] == "s" else f"{head}#{part}"
+
+
+def is_counter_group_id(counter_id: str) -> bool:
+    """Whether ``counter_id`` is a group subtotal item (its own changes are summed in turn)."""
+    last = counter_id.rpartition("#")[2]
+    return last[:1] == "g" and last[1:].isdigit()
 
 
 # --- photos ---------------------------------------------------------------------------------

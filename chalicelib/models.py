@@ -63,8 +63,10 @@ class RevokedTokenRecord(_Table):
 
 
 class CounterRecord(_Table):
-    """One shard of a counter, (``#meta`` items) the shard count of a counter, or (``#total`` items) the
-    sum of one region's shards, with one ``s{shard}`` attribute per shard: the version applied."""
+    """One shard of a counter, (``#meta`` items) the shard count of a counter, (``#total`` items) the
+    sum of one region's shards, or (``#g{k}`` items) a group subtotal of a block of shards summed into
+    the total in turn; totals and groups hold one ``s{shard}`` / ``g{group}`` attribute per part: the
+    version applied (:mod:`chalicelib.aggregator`)."""
 
     class Meta:
         table_name = "unbound"
@@ -138,6 +140,13 @@ def bound(model: type[_Table]) -> type[_Table]:
 def reading(model: type[_Table]) -> type[_Table]:
     """``model``'s reading twin (:func:`chalicelib.aws.reader_model`): eventually consistent reads."""
     return aws.reader_model(model, getattr(get_settings(), model.settings_attr))
+
+
+def pulled(model: type[_Table]) -> type[_Table]:
+    """``model``'s twin for the pull side of other readers' feeds (:func:`chalicelib.aws.shared_query_model`):
+    its Queries may be served by DAX's query cache, which writes never invalidate. Never for a read
+    its reader must see their own writes in."""
+    return aws.shared_query_model(model, getattr(get_settings(), model.settings_attr))
 
 
 class GraphEdgeRecord(_Table):

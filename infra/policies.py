@@ -236,11 +236,12 @@ def dax_cluster(t: Target) -> list[str]:
 #: Stages with a cache tier (infra/dax.yaml) and the functions placed in its VPC to read through DAX.
 DAX_STAGES = ("prod",)
 DAX_FUNCTIONS = ("api_handler",)
-#: Only the operations chalicelib.dax.route sends to DAX, on the stage's cluster; Lambda's own ENI
+#: Only the operations chalicelib.dax.route and route_shared_timeline send to DAX (Query: a celebrity's
+#: newest photos pulled into other readers' feeds; no Scan), on the stage's cluster; Lambda's own ENI
 #: management for a function in a VPC (these EC2 actions support no resource-level permissions).
 DAX_GRANTS: tuple[Grant, ...] = (
-    Grant("Dax", ("dax:GetItem", "dax:BatchGetItem", "dax:PutItem", "dax:UpdateItem", "dax:DeleteItem"),
-          (dax_cluster,)),
+    Grant("Dax", ("dax:GetItem", "dax:BatchGetItem", "dax:Query", "dax:PutItem", "dax:UpdateItem",
+                  "dax:DeleteItem"), (dax_cluster,)),
     Grant("VpcNetworking", ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
                             "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
                             "ec2:UnassignPrivateIpAddresses"), (everything,)),

@@ -117,10 +117,10 @@ def delete_feed_partition(reader: str) -> int:
 
 
 def delete_counters(kind: str, entity: str, regions: tuple[str, ...], shards: int) -> None:
-    """Every shard and total (every region) and the meta item of one counter."""
+    """Every shard, group subtotal and total (every region) and the meta item of one counter."""
     model = bound(CounterRecord)
-    ids = (keys.counter_shard_ids(kind, entity, regions, shards) + keys.counter_total_ids(kind, entity, regions)
-           + [keys.counter_meta_id(kind, entity)])
+    ids = (keys.counter_shard_ids(kind, entity, regions, shards) + keys.counter_group_ids(kind, entity, regions, shards)
+           + keys.counter_total_ids(kind, entity, regions) + [keys.counter_meta_id(kind, entity)])
     with model.batch_write() as batch:
         for counter_id in ids:
             batch.delete(model(counter_id))

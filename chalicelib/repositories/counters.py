@@ -3,8 +3,10 @@
 A counter is ``shards`` items per region (see :mod:`chalicelib.keys`). An increment ADDs to one
 shard of the writer's own region (and ADDs 1 to the shard's ``version``). The stream aggregator
 (:mod:`chalicelib.aggregator`) keeps one ``#total`` item per counter and region: the sum of that
-region's shards, with the version of each shard it has applied (``s{shard}``), so a redelivered or
-reordered stream record never counts twice. A read BatchGets the totals of every region: one item
+region's shards, with the version of each part it has applied (``s{shard}``; above
+``keys.COUNTER_DIRECT_SHARDS`` shards, blocks of shards are summed into group subtotal items first,
+``g{group}``, each versioned like a shard), so a redelivered or reordered stream record never counts
+twice. A read BatchGets the totals of every region: one item
 per region, whatever the shard count. Resharding only ever raises the shard count, every shard ever
 written stays in its region's total, and no count is lost.
 
@@ -131,26 +133,32 @@ def _load_totals(counters: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
 
 # --- the aggregator's side: one region's totals from its shards' stream records -----------------
 
-def apply_to_total(total_id: str, delta: int, versions: dict[int, tuple[int, int | None]]) -> bool:
-    """Add ``delta`` to ``total_id`` and move each shard's applied version ``old -> new`` (None: the
-    shard item was deleted), all or nothing; False (nothing changed) if any shard's applied version
-    is not ``old`` (0: none yet). One conditional UpdateItem."""
+def apply_to_total(total_id: str, delta: int, versions: dict[str, tuple[int, int | None]]) -> bool:
+    """Add ``delta`` to the parent ``total_id`` (a total or a group) and move each part's applied
+    version ``old -> new`` (None: the part item was deleted), all or nothing; False (nothing changed)
+    if any part's applied version is not ``old`` (0: none yet). One conditional UpdateItem; a group
+    also ADDs 1 to its own ``version`` (its change is a versioned record for its total)."""
     names = {"#n": "n"}
     values: dict = {":d": {"N": str(delta)}}
+    adds = ["#n :d"]
+    if keys.is_counter_group_id(total_id):
+        names["#version"] = "version"
+        values[":one"] = {"N": "1"}
+        adds.append("#version :one")
     sets, removes, conditions = [], [], []
-    for shard, (old, new) in sorted(versions.items()):
-        names[f"#s{shard}"] = f"s{shard}"
+    for part, (old, new) in sorted(versions.items()):
+        names[f"#{part}"] = part
         if old:
-            values[f":o{shard}"] = {"N": str(old)}
-            conditions.append(f"#s{shard} = :o{shard}")
+            values[f":o{part}"] = {"N": str(old)}
+            conditions.append(f"#{part} = :o{part}")
         else:
-            conditions.append(f"attribute_not_exists(#s{shard})")
+            conditions.append(f"attribute_not_exists(#{part})")
         if new is None:
-            removes.append(f"#s{shard}")
+            removes.append(f"#{part}")
         else:
-            values[f":v{shard}"] = {"N": str(new)}
-            sets.append(f"#s{shard} = :v{shard}")
-    expression = "ADD #n :d" + (f" SET {', '.join(sets)}" if sets else "") + \
+            values[f":v{part}"] = {"N": str(new)}
+            sets.append(f"#{part} = :v{part}")
+    expression = f"ADD {', '.join(adds)}" + (f" SET {', '.join(sets)}" if sets else "") + \
         (f" REMOVE {', '.join(removes)}" if removes else "")
     try:
         aws.client("dynamodb").update_item(
@@ -174,12 +182,13 @@ def items_exist(counter_ids: list[str]) -> set[str]:
 
 
 def drop_total_if_emptied(total_id: str) -> bool:
-    """Delete ``total_id`` if its counter's shards are all gone and it counts 0 (an erased counter
-    whose shards' deletions the aggregator has just applied); True if it was deleted."""
+    """Delete the parent ``total_id`` (a total or a group) if its parts are all gone and it counts 0
+    (an erased counter whose parts' deletions the aggregator has just applied); True if it was
+    deleted (a group's deletion is in turn applied to its total)."""
     client = aws.client("dynamodb")
     item = client.get_item(TableName=get_settings().counters_table, Key={"counter_id": {"S": total_id}},
                            ConsistentRead=True).get("Item")
-    if not item or int(item.get("n", {}).get("N", 0)) != 0 or any(name.startswith("s") for name in item):
+    if not item or int(item.get("n", {}).get("N", 0)) != 0 or any(_is_part_attribute(name) for name in item):
         return False
     try:
         client.delete_item(TableName=get_settings().counters_table, Key={"counter_id": {"S": total_id}},
@@ -192,12 +201,18 @@ def drop_total_if_emptied(total_id: str) -> bool:
     return True
 
 
-def applied_version(total_id: str, shard: int) -> int:
-    """The version of ``shard`` that ``total_id`` has applied (0: none; consistent read)."""
+def _is_part_attribute(name: str) -> bool:
+    """A parent's attribute holding a part's applied version (``s{shard}``, ``g{group}``)."""
+    return name[:1] in ("s", "g") and name[1:].isdigit()
+
+
+def applied_version(total_id: str, part: str) -> int:
+    """The version of ``part`` (``s{shard}`` | ``g{group}``) that the parent ``total_id`` has
+    applied (0: none; consistent read)."""
     found = aws.client("dynamodb").get_item(
         TableName=get_settings().counters_table, Key={"counter_id": {"S": total_id}}, ConsistentRead=True,
-        ProjectionExpression="#s", ExpressionAttributeNames={"#s": f"s{shard}"}).get("Item", {})
-    return int(found.get(f"s{shard}", {}).get("N", 0))
+        ProjectionExpression="#p", ExpressionAttributeNames={"#p": part}).get("Item", {})
+    return int(found.get(part, {}).get("N", 0))
 
 
 def reshard(kind: str, entity: str, shards: int) -> int:

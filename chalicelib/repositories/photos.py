@@ -11,7 +11,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib import cache, ddb
 from chalicelib.lifecycle import DELETING, FAILED, PENDING, READY
-from chalicelib.models import PhotoRecord, bound, reading
+from chalicelib.models import PhotoRecord, bound, pulled, reading
 from chalicelib.repositories import _tx, counters
 from chalicelib.repositories.counters import PHOTOS
 
@@ -136,19 +136,23 @@ def ready_after(owner: str, since: str, limit: int) -> list[Photo]:
         filter_condition=PhotoRecord.status == READY, limit=limit)]
 
 
-def ready_before(owner: str, frontier: str | None, limit: int) -> list[Photo]:
+def ready_before(owner: str, frontier: str | None, limit: int, *, for_owner: bool) -> list[Photo]:
     """Up to ``limit`` of ``owner``'s ready photos sorting before ``frontier``, newest first.
 
-    The newest page (no ``frontier``) is cached (kind ``timeline``): a celebrity's newest photos are
-    read by every follower's feed."""
-    if frontier is None:
-        return list(cache.shared.get("timeline", (owner, limit), lambda: tuple(_ready_before(owner, None, limit))))
-    return _ready_before(owner, frontier, limit)
+    The newest page (no ``frontier``) pulled into another reader's feed (not ``for_owner``) is shared
+    by every follower: cached in-process (kind ``timeline``) and read through :func:`pulled`'s twin
+    (DAX's query cache where the stage has DAX, never invalidated by writes: a new photo shows within
+    both TTLs). The owner's own page (``for_owner``) is read straight from DynamoDB, uncached, so the
+    owner sees their own uploads, edits and deletions at once."""
+    if frontier is None and not for_owner:
+        return list(cache.shared.get("timeline", (owner, limit),
+                                     lambda: tuple(_ready_before(owner, None, limit, pulled(PhotoRecord)))))
+    return _ready_before(owner, frontier, limit, reading(PhotoRecord))
 
 
-def _ready_before(owner: str, frontier: str | None, limit: int) -> list[Photo]:
+def _ready_before(owner: str, frontier: str | None, limit: int, model: type[PhotoRecord]) -> list[Photo]:
     condition = PhotoRecord.owner_sort < frontier if frontier else None
-    return [_photo(r) for r in reading(PhotoRecord).by_owner.query(
+    return [_photo(r) for r in model.by_owner.query(
         owner, range_key_condition=condition, scan_index_forward=False,
         filter_condition=PhotoRecord.status == READY, limit=limit, page_size=limit)]
 

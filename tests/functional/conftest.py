@@ -107,17 +107,24 @@ class CounterStream:
             # works: devstack/event_pump.py); the records are read from moto's own stream shard.
             # Each region's aggregator reads its own replica's stream (the serving region's here); other
             # regions' totals arrive by replication, as in AWS.
+            # The aggregator's own writes of group subtotals are stream records in turn (summed into
+            # their totals): delivered until the stream has nothing new (two rounds at most, plus
+            # one whose records, the totals' own, change nothing).
             region = settings.get_settings().region
-            shard = dynamodb_backends[DEFAULT_ACCOUNT_ID][region].get_table(self.table).stream_shard
-            seen, position = self.positions.get(region, (None, 0))
-            if shard is not seen:  # the table was created again (provision_again): a new stream
-                position = 0
-            records = [record.to_json() for record in shard.items[position:]]
-            self.positions[region] = (shard, position + len(records))
-            if records:
+            delivered = 0
+            for _ in range(5):
+                shard = dynamodb_backends[DEFAULT_ACCOUNT_ID][region].get_table(self.table).stream_shard
+                seen, position = self.positions.get(region, (None, 0))
+                if shard is not seen:  # the table was created again (provision_again): a new stream
+                    position = 0
+                records = [record.to_json() for record in shard.items[position:]]
+                self.positions[region] = (shard, position + len(records))
+                if not records:
+                    break
                 result = aggregator.handle_stream({"Records": records}, None, region=region)
                 assert result == {"batchItemFailures": []}, result
-            return len(records)
+                delivered += len(records)
+            return delivered
         finally:
             self.delivering = False
 

@@ -22,7 +22,7 @@ def stream_records(table: str, entity: str) -> list[dict]:
     ids = [(r.to_json(), r.to_json()["dynamodb"]["Keys"]["counter_id"]["S"]) for r in shard.items]
     # moto streams an UpdateItem of a new item as two INSERTs (the key, then the values): the first is
     # not a counted write (DynamoDB streams one)
-    return [r for r, counter_id in ids if f"#{entity}#" in counter_id and keys.parse_counter_shard_id(counter_id)
+    return [r for r, counter_id in ids if f"#{entity}#" in counter_id and keys.parse_counter_part_id(counter_id)
             and "version" in r["dynamodb"].get("NewImage", {"version": None})]
 
 
@@ -161,3 +161,68 @@ def test_an_erased_counters_late_records_leave_no_total_behind(api_env):
     # THEN no total item is left for the erased counter
     assert client.get_item(TableName=table, Key={"counter_id": {"S": keys.counter_total_id("likes", entity, REGION)}},
                            ConsistentRead=True).get("Item") is None
+
+
+def deliver_until_settled(table: str, entity: str, batches: int = 3) -> list[list[dict]]:
+    """Deliver ``entity``'s stream records round by round (the aggregator's group writes are records
+    in turn), each round twice (a redelivery); the rounds delivered."""
+    delivered: set[str] = set()
+    rounds = []
+    for _ in range(batches):
+        fresh = [r for r in stream_records(table, entity) if r["dynamodb"]["SequenceNumber"] not in delivered]
+        if not fresh:
+            break
+        for _ in range(2):
+            assert aggregator.handle_stream({"Records": fresh}) == {"batchItemFailures": []}
+        delivered |= {r["dynamodb"]["SequenceNumber"] for r in fresh}
+        rounds.append(fresh)
+    return rounds
+
+
+def grouped_shard(n: int) -> int:
+    """The ``n``-th shard number beyond the direct ones (summed through a group)."""
+    return keys.COUNTER_DIRECT_SHARDS + n
+
+
+def test_a_counter_beyond_the_direct_shards_counts_exactly_once_through_its_group_subtotals(api_env):
+    # GIVEN likes on a 128-shard counter: on direct shards and on shards of two groups
+    table = api_env["CountersTable"]
+    entity = new_entity()
+    counters.reshard("likes", entity, 128)
+    shards = [0, 5, grouped_shard(0), grouped_shard(1), grouped_shard(keys.COUNTER_GROUP_SHARDS), grouped_shard(0)]
+    for shard in shards:
+        item, actions = counters.increment_action("likes", entity, 1, shards=128)
+        item = type(item)(keys.counter_shard_id("likes", entity, REGION, shard))
+        item.update(actions=actions)
+    # WHEN the stream is delivered (each batch twice), shards first, then the groups' own records
+    rounds = deliver_until_settled(table, entity)
+    # THEN the groups' changes were a second round, and the total counts every like once
+    assert len(rounds) == 2
+    assert {keys.parse_counter_part_id(r["dynamodb"]["Keys"]["counter_id"]["S"])[2] for r in rounds[1]} == {"g1", "g2"}
+    assert total_item(table, entity) == len(shards)
+    total = aws.client("dynamodb").get_item(TableName=table, ConsistentRead=True, Key={
+        "counter_id": {"S": keys.counter_total_id("likes", entity, REGION)}})["Item"]
+    assert sorted(name for name in total if name[:1] in "sg" and name[1:].isdigit()) == ["g1", "g2", "s0", "s5"]
+    group1 = aws.client("dynamodb").get_item(TableName=table, ConsistentRead=True, Key={
+        "counter_id": {"S": keys.counter_group_id("likes", entity, REGION, 1)}})["Item"]
+    assert int(group1["n"]["N"]) == 3  # grouped_shard(0) twice, grouped_shard(1) once
+    # AND a read (one total item) agrees
+    from chalicelib import cache
+    cache.reset()
+    assert counters.read("likes", entity) == len(shards)
+
+
+def test_an_erased_grouped_counter_leaves_no_group_or_total_behind(api_env):
+    # GIVEN a like on a grouped shard whose shard item was deleted (erasure) before any record was seen
+    table = api_env["CountersTable"]
+    entity = new_entity()
+    client = aws.client("dynamodb")
+    shard_id = keys.counter_shard_id("likes", entity, REGION, grouped_shard(3))
+    item, actions = counters.increment_action("likes", entity, 1, shards=128)
+    type(item)(shard_id).update(actions=actions)
+    client.delete_item(TableName=table, Key={"counter_id": {"S": shard_id}})
+    # WHEN its late records (the increment, the removal) and then the group's own are delivered
+    deliver_until_settled(table, entity)
+    # THEN neither the group subtotal nor the total is left behind
+    for counter_id in (keys.counter_group_id("likes", entity, REGION, 1), keys.counter_total_id("likes", entity, REGION)):
+        assert client.get_item(TableName=table, Key={"counter_id": {"S": counter_id}}, ConsistentRead=True).get("Item") is None

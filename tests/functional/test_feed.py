@@ -397,3 +397,48 @@ def test_a_cleanup_that_runs_after_a_new_follow_keeps_the_entries(worker_client,
 def test_the_backfill_window_starts_thirty_days_back():
     # Given a moment / When the backfill bound is computed / Then it is 30 days earlier, as a listing key
     assert feed.backfill_since(86_400 * 31) == "1970-01-02T00:00:00.000Z"
+
+
+@pytest.fixture
+def shared_query_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Swap the shared query reader (DAX's query cache in prod) for a client of its own and record
+    the partition keys of the Queries sent with it."""
+    import boto3
+
+    from chalicelib import aws
+
+    seen: list[str] = []
+    reader = boto3.client("dynamodb", region_name="us-east-1")
+    reader.meta.events.register("provide-client-params.dynamodb.*", lambda params, event_name, **_: seen.append(
+        f"{event_name.rsplit('.', 1)[-1]} {params.get('ExpressionAttributeValues', {}).get(':0', {}).get('S')}"))
+    monkeypatch.setattr(aws, "shared_query_reader", lambda: reader)
+    aws.reset()
+    yield seen
+    aws.reset()
+
+
+def test_followers_pull_a_celebritys_newest_photos_through_the_shared_query_reader_the_celebrity_never(
+        social_client, shared_query_calls):
+    from chalicelib import cache
+
+    client = social_client
+    # Given a reader following a celebrity who posted a photo
+    reader, reader_token = member(client)
+    star, star_token = celebrity(client)
+    call(client, "PUT", f"/users/{star}/follow", token=reader_token)
+    first = post_ready_photo(client, star_token)
+    cache.reset()
+    # When the reader reads their feed
+    assert [item["id"] for item in body_of(call(client, "GET", "/feed", token=reader_token))["items"]] == [
+        first.photo_id]
+    # Then the celebrity's newest page came through the shared query reader (one Query of by_owner)
+    assert shared_query_calls == [f"Query {star}"]
+    # And when the celebrity posts again and reads their own feed, and their photo page, at once
+    shared_query_calls.clear()
+    second = post_ready_photo(client, star_token)
+    own_feed = body_of(call(client, "GET", "/feed", token=star_token))["items"]
+    own_page = body_of(call(client, "GET", f"/users/{star}/photos", token=star_token))["items"]
+    # Then both show the new photo (read straight from DynamoDB: no DAX query cache for the owner)
+    assert [item["id"] for item in own_feed][:2] == [second.photo_id, first.photo_id]
+    assert [item["id"] for item in own_page][:2] == [second.photo_id, first.photo_id]
+    assert shared_query_calls == []

@@ -1,7 +1,9 @@
 """The local DAX stand-in (devstack/dax_proxy.py) has DAX's semantics, seen through the ordinary DynamoDB client.
 
 A simulated clock drives the TTLs (no sleeping, no timing assertions); the embedded AWS behind it
-is the session's moto server, written to directly to play a writer that bypasses DAX.
+is the session's moto server, written to directly to play a writer that bypasses DAX. The last test
+reads through the app's own data seam (``DAX_ENDPOINT`` = the stand-in): the pulled celebrity
+timeline on the query cache, the owner's own page straight from DynamoDB.
 """
 from __future__ import annotations
 
@@ -148,3 +150,56 @@ def test_cache_down_refuses_connections_and_cache_up_comes_back_cold(dax, table,
     stand_in.cache_up()
     assert len(stand_in.semantics.items) == 0
     assert dax.get_item(TableName=table, Key=key())["Item"]["n"] == {"N": "1"}
+
+
+@pytest.fixture
+def app_through_stand_in(moto_server, aws_client, unique_name, stand_in, monkeypatch):
+    """The app's data seam in a stage with a cache tier: DAX_ENDPOINT is the stand-in, the photos table
+    (with its ``by_owner`` index, from the model) on the embedded AWS behind it."""
+    from chalicelib import aws, cache, settings
+    from chalicelib.models import PhotoRecord
+
+    for name in settings._REQUIRED.values():
+        monkeypatch.setenv(name, unique_name(name.lower()))
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("PHOTOSCALE_AWS_ENDPOINT", moto_server)
+    monkeypatch.setenv("DAX_ENDPOINT", f"http://127.0.0.1:{stand_in.port}")
+    settings.reset_settings()
+    aws.reset()
+    cache.reset()
+    from chalicelib.models import bound
+
+    bound(PhotoRecord).create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    yield bound(PhotoRecord)
+    settings.reset_settings()
+    aws.reset()
+    cache.reset()
+
+
+def test_a_celebritys_pulled_page_is_served_by_the_query_cache_and_their_own_page_is_not(app_through_stand_in,
+                                                                                          stand_in):
+    from chalicelib import cache
+    from chalicelib.repositories import photos
+
+    model = app_through_stand_in
+
+    def post(n: int) -> str:
+        photo_id = f"p{n}"
+        model(photo_id, owner="star", owner_sort=f"2026-01-01T00:00:0{n}.000Z#{photo_id}", status="ready",
+              content_type="image/jpeg", declared_size=1, created_at=f"2026-01-01T00:00:0{n}.000Z").save()
+        return photo_id
+
+    def pulled() -> list[str]:
+        cache.reset()  # a container that has not read it yet: the in-process cache is not what is tested
+        return [p.photo_id for p in photos.ready_before("star", None, 20, for_owner=False)]
+
+    # Given a celebrity's photo, pulled once into a follower's feed (through the stand-in's query cache)
+    first = post(1)
+    assert pulled() == [first]
+    # When the celebrity posts again (a write that never invalidates the query cache)
+    second = post(2)
+    # Then other readers get the cached page until the query TTL, the celebrity their own at once
+    assert pulled() == [first]
+    assert [p.photo_id for p in photos.ready_before("star", None, 20, for_owner=True)] == [second, first]
+    stand_in.clock.now += QUERY_TTL
+    assert pulled() == [second, first]

@@ -29,7 +29,7 @@ def record(counter_id: str, old: tuple[int, int] | None, new: tuple[int, int] | 
 def test_a_shard_change_moves_its_regions_total_by_new_minus_old():
     shard = keys.counter_shard_id("likes", "p1", HOME, 3)
     change = aggregator.shard_change(0, record(shard, (5, 7), (4, 8)), HOME)
-    assert change == ShardChange(0, keys.counter_total_id("likes", "p1", HOME), 3, 7, 8, -1)
+    assert change == ShardChange(0, keys.counter_total_id("likes", "p1", HOME), "s3", 7, 8, -1)
 
 
 def test_a_new_shard_adds_its_whole_value_and_a_deleted_one_takes_it_away():
@@ -52,12 +52,44 @@ def test_other_regions_shards_and_meta_and_total_items_are_ignored():
 
 
 def test_entities_with_hashes_parse_to_their_own_total():
-    assert keys.parse_counter_shard_id("likes#a#b#us-east-1#12") == ("likes#a#b#us-east-1#total", "us-east-1", 12)
-    assert keys.parse_counter_shard_id("likes#p1#meta") is None
+    assert keys.parse_counter_part_id("likes#a#b#us-east-1#12") == ("likes#a#b#us-east-1#total", "us-east-1", "s12")
+    assert keys.parse_counter_part_id("likes#p1#meta") is None
+    assert keys.parse_counter_part_id("likes#p1#us-east-1#total") is None
 
 
-def change(index: int, shard: int, old: int, new: int | None, delta: int, total: str = "t") -> ShardChange:
-    return ShardChange(index, total, shard, old, new, delta)
+def test_shards_beyond_the_direct_ones_are_summed_into_group_subtotals_and_groups_into_the_total():
+    # Given a 512-shard counter: shards below COUNTER_DIRECT_SHARDS go to the total, the rest by blocks
+    direct, block = keys.COUNTER_DIRECT_SHARDS, keys.COUNTER_GROUP_SHARDS
+    total = keys.counter_total_id("likes", "p1", HOME)
+    last = keys.counter_shard_id("likes", "p1", HOME, direct - 1)
+    first_grouped = keys.counter_shard_id("likes", "p1", HOME, direct)
+    assert keys.parse_counter_part_id(last) == (total, HOME, f"s{direct - 1}")
+    group1 = keys.counter_group_id("likes", "p1", HOME, 1)
+    assert keys.parse_counter_part_id(first_grouped) == (group1, HOME, f"s{direct}")
+    assert keys.parse_counter_part_id(keys.counter_shard_id("likes", "p1", HOME, direct + block))[0] == \
+        keys.counter_group_id("likes", "p1", HOME, 2)
+    # And a group is a part of the total, the inverse maps each part back to its item
+    assert keys.parse_counter_part_id(group1) == (total, HOME, "g1")
+    assert keys.counter_part_id(group1, f"s{direct}") == first_grouped
+    assert keys.counter_part_id(total, "g1") == group1 and keys.counter_part_id(total, "s3").endswith("#3")
+    # And no parent has more parts than the direct shards plus the groups (47 at 512 shards, not 512)
+    assert keys.counter_groups(512) == (512 - direct) // block == 15
+    assert keys.counter_parts(512) == direct + 15 and keys.counter_parts(8) == 8
+    assert len({keys.parse_counter_part_id(keys.counter_shard_id("likes", "p1", HOME, n))[0]
+                for n in range(512)}) == 1 + keys.counter_groups(512)
+    assert keys.counter_group_ids("likes", "p1", (HOME,), 32) == []
+
+
+def test_a_group_subtotal_change_moves_its_total_like_a_shard_change():
+    group = keys.counter_group_id("followers", "celebrity1", HOME, 4)
+    change = aggregator.shard_change(0, record(group, (120, 17), (131, 18)), HOME)
+    assert change == ShardChange(0, keys.counter_total_id("followers", "celebrity1", HOME), "g4", 17, 18, 11)
+    # another region's group is that region's aggregator's
+    assert aggregator.shard_change(0, record(keys.counter_group_id("likes", "p", OTHER, 1), (1, 1), (2, 2)), HOME) is None
+
+
+def change(index: int, shard: int | str, old: int, new: int | None, delta: int, total: str = "t") -> ShardChange:
+    return ShardChange(index, total, shard if isinstance(shard, str) else f"s{shard}", old, new, delta)
 
 
 def test_a_batch_coalesces_into_one_update_per_total_with_each_shards_version_span():
@@ -65,13 +97,13 @@ def test_a_batch_coalesces_into_one_update_per_total_with_each_shards_version_sp
                change(4, 0, 0, 1, 1, total="u")]
     updates = aggregator.coalesce(changes)
     assert [(u.total_id, u.delta, u.versions) for u in updates] == [
-        ("t", 2, {1: (0, 3), 2: (4, 5)}), ("u", 1, {0: (0, 1)})]
+        ("t", 2, {"s1": (0, 3), "s2": (4, 5)}), ("u", 1, {"s0": (0, 1)})]
     assert [c.index for c in updates[0].changes] == [0, 1, 2, 3]
 
 
 def test_a_shard_whose_versions_are_not_consecutive_gets_one_update_per_record():
     updates = aggregator.coalesce([change(0, 1, 1, 2, 1), change(1, 1, 5, 6, 1)])
-    assert [u.versions for u in updates] == [{1: (1, 2)}, {1: (5, 6)}]
+    assert [u.versions for u in updates] == [{"s1": (1, 2)}, {"s1": (5, 6)}]
 
 
 def test_big_batches_split_into_updates_of_at_most_the_shard_limit():

@@ -77,6 +77,48 @@ def test_counter_shards_photos_queries_consistent_reads_and_transactions_go_to_d
     assert router("UpdateItem", {"TableName": COUNTERS, "Key": {"counter_id": {"S": "likes#p1#meta"}}}) == dax.DYNAMODB
 
 
+NEWEST_PAGE = ("Query", {"TableName": PHOTOS, "IndexName": "by_owner", "Limit": 20, "ScanIndexForward": False,
+                         "KeyConditionExpression": "#0 = :0", "ExpressionAttributeValues": {":0": {"S": "star"}}})
+
+
+def shared_router(operation, params):
+    return dax.route_shared_timeline(operation, params, photos_table=PHOTOS)
+
+
+def test_no_query_of_the_ordinary_routes_goes_to_dax_not_even_an_owners_photo_listing():
+    # the owner's listing and own feed send the very same Query: it must reach DynamoDB itself
+    assert router(*NEWEST_PAGE) == dax.DYNAMODB
+
+
+def test_the_pull_side_of_a_feed_reads_a_celebritys_newest_page_through_dax_and_nothing_else():
+    operation, params = NEWEST_PAGE
+    assert shared_router(operation, params) == dax.DAX
+    assert shared_router(operation, {**params, "ExclusiveStartKey": {"photo_id": {"S": "p"}}}) == dax.DYNAMODB
+    assert shared_router(operation, {**params, "ConsistentRead": True}) == dax.DYNAMODB
+    assert shared_router(operation, {**params, "IndexName": None}) == dax.DYNAMODB
+    assert shared_router(operation, {**params, "TableName": USERS}) == dax.DYNAMODB
+    assert shared_router("GetItem", {"TableName": PHOTOS, "Key": {"photo_id": {"S": "p"}}}) == dax.DYNAMODB
+
+
+def test_the_shared_timeline_client_shares_the_cache_tiers_connection_and_circuit():
+    # Given the cache tier's client and its twin for the pulled timelines, over one failing DAX
+    built = []
+    cache, dynamodb = FakeClient("dax", EndpointConnectionError(endpoint_url="x")), FakeClient("dynamodb")
+    client = dax.CacheTierClient(lambda: built.append(1) or cache, dynamodb, router, dax.CircuitBreaker(10, Clock()))
+    shared = client.routed(shared_router)
+    # When the pulled page is read: it tries DAX, falls back to DynamoDB and counts it
+    assert shared._make_api_call(*NEWEST_PAGE) == {"served_by": "dynamodb"}
+    assert counted("DaxReads") == 1 and counted("DaxFallbacks") == 1
+    # Then the circuit it opened is the tier's (a profile read skips DAX too), with one DAX client built
+    assert client._make_api_call(*PROFILE) == {"served_by": "dynamodb"}
+    assert cache.calls == ["Query"] and built == [1]
+    # And with DAX back, the twin's query is served by it
+    cache.fail = None
+    client.breaker.succeeded()
+    assert shared._make_api_call(*NEWEST_PAGE) == {"served_by": "dax"}
+    assert built == [1]
+
+
 def test_a_healthy_dax_serves_its_reads_and_counts_them():
     client, cache, dynamodb = tier()
     assert client._make_api_call(*PROFILE) == {"served_by": "dax"}
@@ -163,3 +205,36 @@ def test_a_frozen_sandbox_does_not_keep_the_circuit_open():
     assert not breaker.allow()
     clock.now += 3600  # wall time moves on while the sandbox is frozen
     assert breaker.allow() and not breaker.allow()  # one trial at a time
+
+
+def test_with_a_cache_tier_the_pulled_timelines_twin_reads_through_it_and_without_one_through_dynamodb(monkeypatch):
+    from chalicelib import aws, settings
+    from chalicelib.models import PhotoRecord, pulled, reading
+
+    def connection_client(model):
+        return model._get_connection().connection._client
+
+    for name in settings._REQUIRED.values():
+        monkeypatch.setenv(name, f"{name.lower()}-unit")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # no credential lookup (it would reach the network)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("DAX_ENDPOINT", "http://127.0.0.1:1")  # never reached: nothing is sent here
+    settings.reset_settings()
+    aws.reset()
+    try:
+        shared, tier = connection_client(pulled(PhotoRecord)), connection_client(reading(PhotoRecord))
+        assert isinstance(shared, dax.CacheTierClient) and shared is not tier
+        assert shared.breaker is tier.breaker and shared.dynamodb is tier.dynamodb
+        assert shared.router(*NEWEST_PAGE[:1], {**NEWEST_PAGE[1], "TableName": settings.get_settings().photos_table}) \
+            == dax.DAX
+        assert tier.router(*NEWEST_PAGE[:1], {**NEWEST_PAGE[1], "TableName": settings.get_settings().photos_table}) \
+            == dax.DYNAMODB
+        monkeypatch.delenv("DAX_ENDPOINT")
+        settings.reset_settings()
+        aws.reset()
+        assert connection_client(pulled(PhotoRecord)) is aws.client("dynamodb")
+    finally:
+        monkeypatch.delenv("DAX_ENDPOINT", raising=False)
+        settings.reset_settings()
+        aws.reset()

@@ -41,14 +41,25 @@ def test_our_design_spreads_a_celebrity_like_counter_over_its_shards():
     assert celebrity.shards == sim.fallback_shards_for(cfg.celebrity_followers[0]) == 128
     like_writes = cfg.rate("like") * pop.popularity[0] * pop.photo_weights[0] * sim.W_COUNTER_TXN
     total = keys.counter_total_id("likes", newest, cfg.regions[0])
+    groups = [keys.counter_group_id("likes", newest, cfg.regions[0], g) for g in range(1, 4)]
     written = [k for k, (_, w) in ours.items() if k.startswith(f"likes#{newest}#") and w > 0]
-    assert sorted(written) == sorted([*shard_keys, total])
+    assert sorted(written) == sorted([*shard_keys, *groups, total])
     for key in shard_keys:
         assert ours[key][1] == pytest.approx(like_writes / celebrity.shards)
         assert ours[key][0] == 0  # shards are never read
-    # And the aggregator writes the region's #total once per shard write (low traffic: below its bound)
+    # And the aggregator writes each of the 3 group subtotals (shards 32-127) once per write of one of
+    # its 32 shards (each on its own stream shard: below one record per batching window), and the
+    # region's #total once per write of a direct shard (0-31) plus, per group (one item: one stream
+    # shard, its records coalesced per window), at most once per window
+    from chalicelib import aggregator
+
     likes = like_writes / sim.W_COUNTER_TXN
-    assert ours[total][1] == pytest.approx(likes * sim.w_total(celebrity.shards))
+    per_part = likes * keys.COUNTER_GROUP_SHARDS / celebrity.shards
+    assert per_part * aggregator.BATCH_WINDOW_SECONDS / keys.COUNTER_GROUP_SHARDS < 1
+    for key in groups:
+        assert ours[key][1] == pytest.approx(per_part * sim.W_GROUP)
+    from_groups = len(groups) * min(per_part, 1 / aggregator.BATCH_WINDOW_SECONDS)
+    assert ours[total][1] == pytest.approx((per_part + from_groups) * sim.w_total(celebrity.shards))
     # And the naive design puts every like of that photo on one item
     assert naive[f"likes#{newest}"][1] == pytest.approx(like_writes)
     assert not any(k.startswith(f"likes#{newest}#") for k in naive)
@@ -84,8 +95,9 @@ def test_vectorised_families_match_the_real_key_path(design):
 
 @pytest.mark.parametrize("design", sim.DESIGNS)
 def test_per_key_totals_equal_the_sum_of_operation_costs(design):
-    # Given a small world without the container cache (so every request reaches DynamoDB)
-    cfg = dataclasses.replace(SMALL, cache=False)
+    # Given a small world without the container cache (so every request reaches DynamoDB), at a rate
+    # where no part of a counter sends its parent a record per batching window (nothing coalesces)
+    cfg = dataclasses.replace(SMALL, cache=False, peak_rps=5.0)
     pop, env = small_world(cfg)
     # When the per-key loads are summed over all keys
     model = sim.build_model(design, pop, env)
@@ -105,15 +117,16 @@ def test_a_like_costs_three_transactional_writes_and_ours_also_reads_the_count_i
     # Then naive is TransactWrite(edge + likers mirror + counter) = 3 items x 2 WCU, nothing read
     assert naive == pytest.approx((0.0, cfg.peak_rps * 6))
     # And ours (counters.prepare_write) reads the #meta item and one #total per region, and the
-    # aggregator adds between one and two WCU (the #total's size) per like below its batching bound
+    # aggregator adds one WCU (the #total) and, above 32 shards, up to one more (a group subtotal)
+    # per like below its batching bound
     assert sim.r_total(128) == sim.R_COUNTER == 0.5
     assert ours[0] == pytest.approx(cfg.peak_rps * (sim.R_COUNTER + len(cfg.regions) * 0.5))
     assert cfg.peak_rps * 7 <= ours[1] <= cfg.peak_rps * 8
 
 
-def test_a_timeline_cache_if_the_code_had_one_would_cap_a_celebrity_timeline_partition():
-    # Given a timeline cache (TTL 5 s x 1,000 containers) and the same world without it
-    pop, env = small_world(dataclasses.replace(SMALL, peak_rps=50_000.0, timeline_ttl_s=5.0))
+def test_the_in_process_timeline_cache_caps_a_celebrity_timeline_partition_at_containers_over_ttl():
+    # Given a timeline cache (TTL 5 s x 1,000 containers), no DAX, and the same world without caches
+    pop, env = small_world(dataclasses.replace(SMALL, peak_rps=50_000.0, timeline_ttl_s=5.0, dax_query_ttl_s=None))
     uncached_pop, uncached_env = small_world(dataclasses.replace(SMALL, peak_rps=50_000.0, cache=False))
     # When our design is modelled
     cached = explicit_loads(sim.OURS, pop, env)
@@ -128,10 +141,29 @@ def test_a_timeline_cache_if_the_code_had_one_would_cap_a_celebrity_timeline_par
     assert uncached["celebrity1"][0] == pytest.approx(cfg.rate("feed") * sim.R_TIMELINE_PAGE)
 
 
+def test_daxs_query_cache_serves_the_in_process_misses_of_a_timeline_once_per_query_ttl_per_node():
+    # Given the code's in-process timeline cache and DAX's query cache (the template's TTL, 3 nodes)
+    cfg = dataclasses.replace(SMALL, peak_rps=50_000.0)
+    pop, env = small_world(cfg)
+    assert cfg.timeline_ttl_s and cfg.dax_query_ttl_s and cfg.dax_nodes
+    # When our design is modelled
+    loads = explicit_loads(sim.OURS, pop, env)
+    # Then the in-process misses reach DAX, and DynamoDB sees one query per node per query-TTL cycle
+    rate = cfg.rate("feed")
+    to_dax = rate / (1 + rate * cfg.timeline_ttl_s / cfg.containers)
+    to_dynamodb = to_dax / (1 + to_dax * cfg.dax_query_ttl_s / cfg.dax_nodes)
+    assert loads["celebrity1"][0] == pytest.approx(to_dynamodb * sim.R_TIMELINE_PAGE)
+    assert loads["celebrity1"][0] < cfg.dax_nodes / cfg.dax_query_ttl_s * sim.R_TIMELINE_PAGE
+    # And without a cache tier (dev), only the in-process cache is credited
+    no_dax = explicit_loads(sim.OURS, *small_world(dataclasses.replace(cfg, dax_query_ttl_s=None, dax_ttl_s=None)))
+    assert no_dax["celebrity1"][0] == pytest.approx(to_dax * sim.R_TIMELINE_PAGE)
+
+
 def test_summary_finds_the_naive_registry_hot_and_ours_at_a_celebrity_timeline_without_a_timeline_cache(tmp_path):
     # Given the default mix at 50,000 req/s on a small population, with no celebrity-timeline cache
-    # (a what-if: the code's own cache TTL is checked in test_the_simulators_cache_parameters_are_the_codes)
-    pop, env = small_world(dataclasses.replace(SMALL, peak_rps=50_000.0, timeline_ttl_s=None))
+    # in-process nor in DAX (a what-if: the code's own cache parameters are checked in
+    # test_the_simulators_cache_parameters_are_the_codes)
+    pop, env = small_world(dataclasses.replace(SMALL, peak_rps=50_000.0, timeline_ttl_s=None, dax_query_ttl_s=None))
     # When both designs are summarised and plotted
     summaries = [sim.summarise(sim.build_model(d, pop, env)) for d in sim.DESIGNS]
     out = tmp_path / "heat.png"
@@ -164,15 +196,29 @@ def test_the_simulators_cache_parameters_are_the_codes():
     assert cfg.registry_ttl_s == cache.TTL_SECONDS["registry"]
     assert cfg.ttls == cache.TTL_SECONDS and cfg.max_entries == cache.MAX_ENTRIES
     assert {kind for kind, _ in sim.CACHED_READS.values()} <= set(cache.TTL_SECONDS)
-    # And DAX's item cache TTL is the one infra/dax.yaml deploys (the local stand-in reads the same)
-    assert cfg.dax_ttl_s == parameter_group_ttls()[0]
-    # And the aggregator's #total writes are bounded by its batching window
-    assert sim.total_writes(1e9, 128) == 128 / aggregator.BATCH_WINDOW_SECONDS
-    # one stream shard: one batch per window, one UpdateItem per MAX_SHARDS_PER_UPDATE shards in it
-    per_window = math.ceil(128 / aggregator.MAX_SHARDS_PER_UPDATE) / aggregator.BATCH_WINDOW_SECONDS
-    assert sim.total_writes(1e9, 128, stream_shards=1) == per_window
-    # and a #total item carries one applied version per shard (its size is what an update costs)
-    assert sim.w_total(512) == math.ceil(sim.total_item_bytes(512) / 1024)
+    # And DAX's item and query cache TTLs are the ones infra/dax.yaml deploys (the local stand-in
+    # reads the same), over the template's nodes
+    assert (cfg.dax_ttl_s, cfg.dax_query_ttl_s) == parameter_group_ttls()
+    from infra.cfn import load_template
+    assert cfg.dax_nodes == int(load_template(sim.DAX_TEMPLATE)["Parameters"]["ReplicationFactor"]["Default"])
+    # And the aggregator's parts per parent are the key design's (direct shards + groups; a group's shards)
+    for shards in (1, 8, 32, 33, 128, 512, 1000):
+        assert sim.counter_parts(shards) == keys.counter_parts(shards)
+        assert sim.counter_groups(shards) == keys.counter_groups(shards)
+        assert sim.total_item_bytes(shards) == sim.TOTAL_ITEM_BASE_BYTES + sim.TOTAL_ITEM_BYTES_PER_SHARD * keys.counter_parts(shards)
+    # And its writes are bounded by the batching window: worst case one update per part per window
+    window = aggregator.BATCH_WINDOW_SECONDS
+    parts = keys.COUNTER_DIRECT_SHARDS + keys.counter_groups(512)
+    assert sim.total_writes(1e9, 512) == parts / window
+    assert sim.group_writes(1e9, 512) == keys.COUNTER_GROUP_SHARDS / window
+    assert sim.total_writes(1e9, 8) == 8 / window and sim.group_writes(1e9, 8) == 0
+    # one stream shard: one batch per window, one UpdateItem per MAX_SHARDS_PER_UPDATE parts in it
+    per_window = math.ceil(keys.COUNTER_DIRECT_SHARDS / aggregator.MAX_SHARDS_PER_UPDATE) / window
+    assert sim.total_writes(1e9, 512, stream_shards=1) == per_window + keys.counter_groups(512) / window
+    assert parts <= aggregator.MAX_SHARDS_PER_UPDATE  # a batch of every part is one UpdateItem
+    # and a #total or group item carries one applied version per part (its size is what an update costs)
+    assert sim.w_total(512) == math.ceil(sim.total_item_bytes(512) / 1024) == 1
+    assert sim.W_GROUP == math.ceil(sim.group_item_bytes() / 1024) == 1
 
 
 def _request(tag: str, settings) -> tuple[str, dict]:
@@ -185,7 +231,8 @@ def _request(tag: str, settings) -> tuple[str, dict]:
         "shard_count": ("BatchGetItem", {"RequestItems": {settings.counters_table: {"Keys": [meta, total]}}}),
         "photo": ("GetItem", {"TableName": settings.photos_table, "Key": {"photo_id": {"S": "p1"}}}),
         "registry": ("GetItem", {"TableName": settings.graph_table, "Key": {"pk": {"S": "celebrities#0"}}}),
-        "timeline": ("Query", {"TableName": settings.photos_table, "IndexName": "by_owner"}),
+        "timeline": ("Query", {"TableName": settings.photos_table, "IndexName": "by_owner", "Limit": 20,
+                               "ScanIndexForward": False}),
     }[tag]
 
 
@@ -199,7 +246,14 @@ def test_the_simulator_credits_dax_exactly_where_the_code_reads_through_it(tag):
                                graph_table="graph")
     operation, params = _request(tag, settings)
     routed = dax.route(operation, params, users_table=settings.users_table, counters_table=settings.counters_table)
-    assert (routed == dax.DAX) == sim.CACHED_READS[tag][1]
+    if tag == "timeline":  # the pulled page goes through its own twin (chalicelib.models.pulled)
+        assert routed == dax.DYNAMODB  # the same Query by any other path (the owner's own) never uses DAX
+        routed = dax.route_shared_timeline(operation, params, photos_table=settings.photos_table)
+    path = sim.CACHED_READS[tag][1]
+    assert (routed == dax.DAX) == bool(path)
+    # and DAX serves a Query from its query cache, a GetItem/BatchGetItem from its item cache
+    if path:
+        assert path == (sim.DAX_QUERY if operation == "Query" else sim.DAX_ITEM)
 
 
 def test_a_counter_view_reads_one_total_item_per_region_whatever_the_shard_count():
