@@ -142,14 +142,16 @@ def pending_uploads(owner: str, now: float | None = None) -> int:
     return records.count_pending(owner, cutoff_iso, int(moment))
 
 
-def get_photo(photo_id: str) -> dict:
-    record = get_record(photo_id)
-    return photo_view(record, photo_likes([photo_id])[photo_id])
+def get_photo(photo_id: str, viewer: str | None = None) -> dict:
+    """A photo's view; its owner (``viewer``) reads it and its like count from the table, not the cache."""
+    record = get_record(photo_id, viewer)
+    return photo_view(record, photo_likes([photo_id], fresh=record.owner == viewer)[photo_id])
 
 
-def get_record(photo_id: str) -> Photo:
-    """A photo readers may see: being deleted, or pending past its expiry, reads as not found."""
-    record = records.get(photo_id)
+def get_record(photo_id: str, viewer: str | None = None) -> Photo:
+    """A photo readers may see: being deleted, or pending past its expiry, reads as not found (its
+    owner, ``viewer``, is never served a cached record)."""
+    record = records.get(photo_id, reader=viewer)
     if record is None or not lifecycle.is_visible(record.status, record.expires_at, time.time()):
         raise PhotoNotFound(f"No photo with id {photo_id!r}.")
     return record
@@ -256,11 +258,11 @@ def list_user_photos(username: str, limit: int, cursor: str | None) -> dict:
     }
 
 
-def photo_likes(photo_ids: list[str]) -> dict[str, int]:
-    """Exact like counts of several photos in one counter read."""
+def photo_likes(photo_ids: list[str], fresh: bool = False) -> dict[str, int]:
+    """Like counts of several photos in one counter read (``fresh``: none from the cache)."""
     if not photo_ids:
         return {}
-    totals = counters.read_totals([(LIKES, photo_id) for photo_id in photo_ids])
+    totals = counters.read_totals([(LIKES, photo_id) for photo_id in photo_ids], fresh=fresh)
     return {photo_id: total for (_, photo_id), total in totals.items()}
 
 

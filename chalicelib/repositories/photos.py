@@ -73,13 +73,17 @@ def _changed(photo_id: str, owner: str) -> None:
 
 # --- reads ----------------------------------------------------------------------------------------
 
-def get(photo_id: str, consistent: bool = False) -> Photo | None:
+def get(photo_id: str, consistent: bool = False, reader: str | None = None) -> Photo | None:
     """A photo; eventually consistent reads of ready photos are cached (kind ``photo``), other states
-    are about to change (a worker finishing, a delete) and absent photos may appear: never cached."""
+    are about to change (a worker finishing, a delete) and absent photos may appear: never cached.
+
+    Its owner (``reader``) is never served the cached record: an edit the worker applied, a caption
+    changed through another container, show to her at once."""
     if consistent:
         return _load(photo_id, consistent=True)
     return cache.shared.get("photo", photo_id, lambda: _load(photo_id),
-                            keep=lambda photo: photo is not None and photo.status == READY)
+                            keep=lambda photo: photo is not None and photo.status == READY,
+                            bypass=None if reader is None else (lambda photo: photo.owner == reader))
 
 
 def _load(photo_id: str, consistent: bool = False) -> Photo | None:
