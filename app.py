@@ -169,7 +169,7 @@ def edit_photo(photo_id):
 def list_user_photos(username):
     params = app.current_request.query_params
     limit = http.query_int(params, "limit", default=20, low=1, high=100)
-    return http.json_response(photos.list_user_photos(username, limit, (params or {}).get("cursor")))
+    return http.json_response(photos.list_user_photos(username, limit, (params or {}).get("cursor"), viewer=_reader()))
 
 
 @app.route("/users/{username}/follow", methods=["PUT"], authorizer=bearer_auth)

@@ -42,6 +42,7 @@ TTL_SECONDS: dict[str, float] = {
     "photo": 30.0,          # a photo record (GET /photos/{id}); absent photos are not cached
     "liked": 30.0,          # whether a user liked a photo
     "followers_page": 30.0,  # the first page of each followers shard of a user
+    "photos_page": 10.0,    # the first page of a user's ready photos (GET /users/{u}/photos), anonymous readers only
 }
 MAX_ENTRIES = 20_000
 

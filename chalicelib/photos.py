@@ -245,13 +245,18 @@ def edit_frame(record: Photo) -> tuple[int, int]:
 
 # --- listings -------------------------------------------------------------------------------
 
-def list_user_photos(username: str, limit: int, cursor: str | None) -> dict:
-    """A user's ready photos, newest first, ``limit`` per page, with a signed cursor to the next."""
-    owner = get_user_record(username).username
+def list_user_photos(username: str, limit: int, cursor: str | None, viewer: str | None = None) -> dict:
+    """A user's ready photos, newest first, ``limit`` per page, with a signed cursor to the next.
+
+    Only anonymous readers are served the cached first page: a member (``viewer``) reads it from the
+    table, so a photo her feed just showed is on its owner's page too, and the owner sees her own photo
+    at once; her own page's profile and like counts are read fresh as well."""
+    own = viewer is not None and viewer.lower() == username.lower()
+    owner = get_user_record(username, fresh=own).username
     scope = f"photos:{owner}"
     start = _decode_cursor(cursor, scope) if cursor else None
-    items, next_key = records.list_ready(owner, limit, start)
-    likes = photo_likes([r.photo_id for r in items])
+    items, next_key = records.list_ready(owner, limit, start, fresh=viewer is not None)
+    likes = photo_likes([r.photo_id for r in items], fresh=own)
     return {
         "items": [photo_view(r, likes.get(r.photo_id, 0)) for r in items],
         "next_cursor": _encode_cursor(next_key, scope) if next_key else None,

@@ -147,11 +147,27 @@ def test_my_photo_changed_by_a_worker_shows_to_me_at_once_and_to_others_within_t
     assert get(client, f"/photos/{photo_id}")["caption"] == "after"
 
 
-def test_a_photo_made_ready_elsewhere_shows_on_its_owners_page_at_once(client, clock):
+def test_a_photo_made_ready_elsewhere_shows_to_members_at_once_and_to_anonymous_readers_within_the_page_ttl(
+        client, clock):
+    author, token = member(client)
+    _, other_token = member(client)
+    assert get(client, f"/users/{author}/photos")["items"] == []  # the first page, cached
+    # When the worker (another container) makes a photo ready
+    photo_id = ready_photo(client, token)
+    # Then an anonymous reader sees the cached page until the photos_page TTL has passed
+    clock.now += cache.TTL_SECONDS["photos_page"] - 1
+    assert get(client, f"/users/{author}/photos")["items"] == []
+    # But the owner and any other member list it at once (and their read refreshes the entry for everyone)
+    for reader in (token, other_token):
+        assert [p["id"] for p in get(client, f"/users/{author}/photos", token=reader)["items"]] == [photo_id]
+    assert [p["id"] for p in get(client, f"/users/{author}/photos")["items"]] == [photo_id]
+
+
+def test_the_listings_first_page_expires_after_the_page_ttl(client, clock):
     author, token = member(client)
     assert get(client, f"/users/{author}/photos")["items"] == []
-    # When the worker (another container) makes a photo ready / Then the owner's page lists it at once
     photo_id = ready_photo(client, token)
+    clock.now += cache.TTL_SECONDS["photos_page"]
     assert [p["id"] for p in get(client, f"/users/{author}/photos")["items"]] == [photo_id]
 
 
