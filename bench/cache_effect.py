@@ -276,9 +276,9 @@ def report(outcomes: dict[str, Outcome], warmup: float) -> list[str]:
                  f"{code.removed['trips']:.1%} of round trips), goal >= {GOAL:.0%}: {verdict(code.removed['items'])}; "
                  f"ceiling for this stream {ceiling.removed['items']:.1%} "
                  f"({ceiling.removed['trips']:.1%} of round trips): "
-                 + ("the goal is within what a per-container cache can reach"
+                 + ("the goal is within what a per-container cache can reach on this stream"
                     if ceiling.removed["items"] >= GOAL else
-                    "the goal is out of reach of any per-container cache at this workload"))
+                    "the goal is out of reach of any per-container cache on this stream"))
     return lines
 
 
