@@ -96,7 +96,8 @@ def log_out_everywhere():
 
 @app.route("/me", methods=["GET"], authorizer=bearer_auth)
 def get_me():
-    return http.json_response(users.profile(_caller()["username"]))
+    caller = _caller()["username"]
+    return http.json_response(users.profile(caller, viewer=caller))
 
 
 @app.route("/me", methods=["PATCH"], authorizer=bearer_auth)
@@ -129,7 +130,7 @@ def get_export(job):
 
 @app.route("/users/{username}", methods=["GET"])
 def get_user(username):
-    return http.json_response(users.profile(username))
+    return http.json_response(users.profile(username, viewer=_reader()))
 
 
 @app.route("/photos", methods=["POST"], authorizer=bearer_auth)
@@ -147,8 +148,9 @@ def get_photo(photo_id):
 @app.route("/photos/{photo_id}", methods=["PATCH"], authorizer=bearer_auth)
 def update_photo(photo_id):
     body = http.parse_body(CaptionUpdate, app.current_request.raw_body)
-    photos.update_caption(photo_id, _caller()["username"], body.caption)
-    return http.json_response(photos.get_photo(photo_id))
+    caller = _caller()["username"]
+    photos.update_caption(photo_id, caller, body.caption)
+    return http.json_response(photos.get_photo(photo_id, viewer=caller))
 
 
 @app.route("/photos/{photo_id}", methods=["DELETE"], authorizer=bearer_auth)
@@ -167,7 +169,7 @@ def edit_photo(photo_id):
 def list_user_photos(username):
     params = app.current_request.query_params
     limit = http.query_int(params, "limit", default=20, low=1, high=100)
-    return http.json_response(photos.list_user_photos(username, limit, (params or {}).get("cursor")))
+    return http.json_response(photos.list_user_photos(username, limit, (params or {}).get("cursor"), viewer=_reader()))
 
 
 @app.route("/users/{username}/follow", methods=["PUT"], authorizer=bearer_auth)
@@ -262,6 +264,11 @@ def _client_ip() -> str:
     request = app.current_request
     return quotas.client_ip(request.context.get("identity", {}).get("sourceIp"), request.headers,
                             get_settings().client_ip_header)
+
+
+def _reader() -> str | None:
+    """Who reads a public route, for freshness only (a valid token's user; the session is not checked)."""
+    return auth.reader(app.current_request.headers.get("authorization"))
 
 
 def _optional_caller() -> str | None:

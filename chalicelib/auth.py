@@ -65,6 +65,18 @@ def optional_caller(authorization_header: str | None) -> str | None:
         return None
 
 
+def reader(authorization_header: str | None) -> str | None:
+    """Who reads a public route, only to serve a user her own things fresh (not from the cache): the
+    username of an access token with a valid signature, else None. The session is not checked (no
+    read): a signed-out token gains nothing here but a fresh read of public data."""
+    if not authorization_header:
+        return None
+    try:
+        return tokens.verify_access_token(tokens.bearer_token(authorization_header)).username
+    except (Unauthorized, ServiceUnavailable):
+        return None
+
+
 def authorizer_context(claims: tokens.AccessClaims) -> dict[str, str]:
     """The claims as API Gateway's authorizer context (string values only)."""
     return {

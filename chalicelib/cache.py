@@ -11,7 +11,11 @@ Hot, rarely changing reads are kept for a short time per *kind* (:data:`TTL_SECO
   clock stepped back) counts as expired;
 - written through by its own container: the repositories update or drop the entries a write
   changes, so the writer's next request sees its write (read-your-own-writes). Other containers
-  see it when their entry expires, within the kind's TTL.
+  see it when their entry expires, within the kind's TTL;
+- bypassed by a user's reads of her own things (her profile and its counts, her photo): the
+  repositories read those from the table whichever container serves her (:meth:`ReadCache.refresh`,
+  ``fresh``, ``bypass``), so her changes show at once, also those another container or a worker
+  made; the fresh value is stored for everyone else.
 
 A load that overlaps an invalidation of its key is returned but not stored (it may have read the
 value from before the write). Values are immutable (tuples, frozensets, frozen dataclasses).
@@ -28,16 +32,17 @@ T = TypeVar("T")
 
 #: Seconds an entry of each kind may be served after it was read from the table.
 TTL_SECONDS: dict[str, float] = {
-    "profile": 30.0,        # a user's profile (username, display name, bio); absent users are not cached
+    "profile": 60.0,        # a user's profile (username, display name, bio); absent users are not cached
     "display_name": 60.0,   # a user's display name, for listings and feed entries
     "shard_count": 120.0,   # a counter's shard count (#meta item), "no meta item" included
-    "counter": 10.0,        # a counter's total (followers, following, photos, likes)
+    "counter": 30.0,        # a counter's total (followers, following, photos, likes)
     "registry": 60.0,       # the celebrity registry
     "timeline": 5.0,        # a celebrity's newest ready photos (the pull side of the feed)
     "following": 30.0,      # the set of users a reader follows
-    "photo": 10.0,          # a photo record (GET /photos/{id}); absent photos are not cached
+    "photo": 30.0,          # a photo record (GET /photos/{id}); absent photos are not cached
     "liked": 30.0,          # whether a user liked a photo
-    "followers_page": 10.0,  # the first page of each followers shard of a user
+    "followers_page": 30.0,  # the first page of each followers shard of a user
+    "photos_page": 10.0,    # the first page of a user's ready photos (GET /users/{u}/photos), anonymous readers only
 }
 MAX_ENTRIES = 20_000
 
@@ -92,12 +97,23 @@ class ReadCache:
         with self._lock:
             return {kind: (self._kind_hits.get(kind, 0), n) for kind, n in self._kind_lookups.items()}
 
-    def get(self, kind: str, key: Hashable, load: Callable[[], T], keep: Callable[[T], bool] | None = None) -> T:
+    def get(self, kind: str, key: Hashable, load: Callable[[], T], keep: Callable[[T], bool] | None = None,
+            bypass: Callable[[T], bool] | None = None) -> T:
         """The cached value of ``(kind, key)``, else ``load()``'s: stored unless invalidated meanwhile
-        or ``keep`` says not to (e.g. an absent user, a photo still being processed)."""
+        or ``keep`` says not to (e.g. an absent user, a photo still being processed).
+
+        A cached value ``bypass`` is true for is not served but loaded again (and the fresh value
+        stored): e.g. a photo read by its own owner, who must see the workers' changes at once."""
         found = self.peek(kind, key, _MISSING)
-        if found is not _MISSING:
+        if found is not _MISSING and (bypass is None or not bypass(found)):
             return found
+        return self._load_and_store(kind, key, load, keep)
+
+    def refresh(self, kind: str, key: Hashable, load: Callable[[], T], keep: Callable[[T], bool] | None = None) -> T:
+        """``load()``'s value, never the cached one, stored like :meth:`get` stores a miss."""
+        return self._load_and_store(kind, key, load, keep)
+
+    def _load_and_store(self, kind: str, key: Hashable, load: Callable[[], T], keep: Callable[[T], bool] | None) -> T:
         with self._lock:
             started = self._stamp(kind, key)
         value = load()
@@ -107,8 +123,9 @@ class ReadCache:
         return value
 
     def get_many(self, kind: str, keys: Iterable[Hashable],
-                 load: Callable[[list[Hashable]], dict[Hashable, Any]]) -> dict[Hashable, Any]:
-        """Values of several keys: the cached ones, and one ``load(missing)`` call for the rest.
+                 load: Callable[[list[Hashable]], dict[Hashable, Any]], fresh: bool = False) -> dict[Hashable, Any]:
+        """Values of several keys: the cached ones, and one ``load(missing)`` call for the rest
+        (``fresh``: every key loaded, none served from the cache; the loaded values are stored).
 
         Keys ``load`` leaves out of its answer are not cached (and are left out of the result).
         """
@@ -116,7 +133,7 @@ class ReadCache:
         found: dict[Hashable, Any] = {}
         missing: list[Hashable] = []
         for key in wanted:
-            value = self.peek(kind, key, _MISSING)
+            value = _MISSING if fresh else self.peek(kind, key, _MISSING)
             if value is _MISSING:
                 missing.append(key)
             else:

@@ -40,8 +40,8 @@ def liked_photos(user: str, photo_ids: Iterable[str]) -> set[str]:
 
 
 def photo_for_viewer(photo_id: str, viewer: str | None) -> dict:
-    """A photo's view; for a signed-in viewer it also says whether they liked it."""
-    view = photos.get_photo(photo_id)
+    """A photo's view; for a signed-in viewer it also says whether they liked it (its owner reads it fresh)."""
+    view = photos.get_photo(photo_id, viewer)
     if profiles.get(view["owner"]) is None:  # the owner's account is being erased: nothing of it is served
         raise PhotoNotFound(f"No photo with id {photo_id!r}.")
     if viewer:

@@ -142,14 +142,16 @@ def pending_uploads(owner: str, now: float | None = None) -> int:
     return records.count_pending(owner, cutoff_iso, int(moment))
 
 
-def get_photo(photo_id: str) -> dict:
-    record = get_record(photo_id)
-    return photo_view(record, photo_likes([photo_id])[photo_id])
+def get_photo(photo_id: str, viewer: str | None = None) -> dict:
+    """A photo's view; its owner (``viewer``) reads it and its like count from the table, not the cache."""
+    record = get_record(photo_id, viewer)
+    return photo_view(record, photo_likes([photo_id], fresh=record.owner == viewer)[photo_id])
 
 
-def get_record(photo_id: str) -> Photo:
-    """A photo readers may see: being deleted, or pending past its expiry, reads as not found."""
-    record = records.get(photo_id)
+def get_record(photo_id: str, viewer: str | None = None) -> Photo:
+    """A photo readers may see: being deleted, or pending past its expiry, reads as not found (its
+    owner, ``viewer``, is never served a cached record)."""
+    record = records.get(photo_id, reader=viewer)
     if record is None or not lifecycle.is_visible(record.status, record.expires_at, time.time()):
         raise PhotoNotFound(f"No photo with id {photo_id!r}.")
     return record
@@ -243,24 +245,29 @@ def edit_frame(record: Photo) -> tuple[int, int]:
 
 # --- listings -------------------------------------------------------------------------------
 
-def list_user_photos(username: str, limit: int, cursor: str | None) -> dict:
-    """A user's ready photos, newest first, ``limit`` per page, with a signed cursor to the next."""
-    owner = get_user_record(username).username
+def list_user_photos(username: str, limit: int, cursor: str | None, viewer: str | None = None) -> dict:
+    """A user's ready photos, newest first, ``limit`` per page, with a signed cursor to the next.
+
+    Only anonymous readers are served the cached first page: a member (``viewer``) reads it from the
+    table, so a photo her feed just showed is on its owner's page too, and the owner sees her own photo
+    at once; her own page's profile and like counts are read fresh as well."""
+    own = viewer is not None and viewer.lower() == username.lower()
+    owner = get_user_record(username, fresh=own).username
     scope = f"photos:{owner}"
     start = _decode_cursor(cursor, scope) if cursor else None
-    items, next_key = records.list_ready(owner, limit, start)
-    likes = photo_likes([r.photo_id for r in items])
+    items, next_key = records.list_ready(owner, limit, start, fresh=viewer is not None)
+    likes = photo_likes([r.photo_id for r in items], fresh=own)
     return {
         "items": [photo_view(r, likes.get(r.photo_id, 0)) for r in items],
         "next_cursor": _encode_cursor(next_key, scope) if next_key else None,
     }
 
 
-def photo_likes(photo_ids: list[str]) -> dict[str, int]:
-    """Exact like counts of several photos in one counter read."""
+def photo_likes(photo_ids: list[str], fresh: bool = False) -> dict[str, int]:
+    """Like counts of several photos in one counter read (``fresh``: none from the cache)."""
     if not photo_ids:
         return {}
-    totals = counters.read_totals([(LIKES, photo_id) for photo_id in photo_ids])
+    totals = counters.read_totals([(LIKES, photo_id) for photo_id in photo_ids], fresh=fresh)
     return {photo_id: total for (_, photo_id), total in totals.items()}
 
 

@@ -57,8 +57,8 @@ def ensure_profile(username: str, email: str | None = None) -> None:
     profiles.create(_new_user(username, email))
 
 
-def get_record(username: str) -> User:
-    found = profiles.get(username.lower())
+def get_record(username: str, fresh: bool = False) -> User:
+    found = profiles.get(username.lower(), fresh=fresh)
     if found is None:
         raise UserNotFound(f"No user named {username!r}.")
     return found
@@ -69,9 +69,13 @@ def display_names(usernames: Iterable[str]) -> dict[str, str]:
     return profiles.display_names(usernames)
 
 
-def profile(username: str) -> dict:
-    """The public profile with exact follower, following and photo counts."""
-    return _profile(get_record(username))
+def profile(username: str, viewer: str | None = None) -> dict:
+    """The public profile with its follower, following and photo counts.
+
+    The user's own (``viewer`` is she) is read from the table, not this container's cache: her edits
+    and her counts show at once, whichever container or worker made them."""
+    own = viewer is not None and viewer.lower() == username.lower()
+    return _profile(get_record(username, fresh=own), fresh=own)
 
 
 def update_profile(username: str, display_name: str | None, bio: str | None) -> dict:
@@ -79,11 +83,11 @@ def update_profile(username: str, display_name: str | None, bio: str | None) -> 
     updated = profiles.update(username.lower(), None if display_name is None else (display_name or username), bio)
     if updated is None:
         raise UserNotFound(f"No user named {username!r}.")
-    return _profile(updated)
+    return _profile(updated, fresh=True)
 
 
-def _profile(record: User) -> dict:
-    totals = counters.read_totals([(kind, record.username) for kind in (FOLLOWERS, FOLLOWING, PHOTOS)])
+def _profile(record: User, fresh: bool = False) -> dict:
+    totals = counters.read_totals([(kind, record.username) for kind in (FOLLOWERS, FOLLOWING, PHOTOS)], fresh=fresh)
     return _profile_view(record, {kind: total for (kind, _), total in totals.items()})
 
 

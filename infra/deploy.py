@@ -11,7 +11,10 @@ one), one after the other, each with its own environment (``.chalice/env/<stage>
 ``.chalice/deployed/<stage>.<region>.json`` and swapped in for that region's deploy (an existing
 single-region ``<stage>.json`` is adopted as the primary's). Per region:
 
-0. the region's environment is applied to the stage in ``.chalice/config.json``;
+0. the stage's stacks in that region (:func:`stack_plan`, ``infra/deploy.json`` ``stacks``: prod's cache
+   tier, ``infra/dax.yaml``; dev has none) are created or updated, and their outputs recorded in the
+   region's environment file (``cache_tier``); then the region's environment is applied to the stage in
+   ``.chalice/config.json`` (the API function in the cache tier's VPC with its ``DAX_ENDPOINT``);
 1. writes the per-function IAM policies for this stage, region and account (``infra.policies``;
    user pool / distribution ids from the stage's environment, set by ``infra.stage_env``);
 2. builds the imaging layer for the stage's runtime/architecture and publishes it unless the latest
@@ -20,6 +23,10 @@ single-region ``<stage>.json`` is adopted as the primary's). Per region:
 4. ``chalice deploy --stage`` (strict: a dependency without a Lambda wheel fails the deploy);
 5. ``infra.post_deploy``: ReportBatchItemFailures on the SQS mappings, gateway responses, stage
    throttling. Skipping it would silently drop failed messages, hence one command.
+
+``python -m infra.deploy --stage prod --region eu-west-1 --observability-parameters`` prints the
+observability stack's parameters for that region (``DaxClusterName`` from the recorded cache tier,
+``ReplicaRegion``), for ``aws cloudformation deploy --parameter-overrides``.
 """
 from __future__ import annotations
 
@@ -27,12 +34,107 @@ import argparse
 import hashlib
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from infra import package, policies
 
 CONFIG = package.PROJECT_DIR / ".chalice" / "config.json"
+
+
+#: The stack whose outputs place the API function in the cache tier (``infra.stage_env.with_cache_tier``).
+CACHE_TIER = "cache_tier"
+
+
+@dataclass(frozen=True)
+class StackStep:
+    """One CloudFormation stack the deploy creates or updates in a region before Chalice (what, not how)."""
+
+    key: str  # its entry in infra/deploy.json "stacks", and in the region's environment file
+    stack_name: str
+    template: Path
+    region: str
+    parameters: tuple[tuple[str, str], ...] = ()
+    capabilities: tuple[str, ...] = ()
+
+
+def stack_plan(stage: str, region: str, settings: dict[str, Any] | None = None,
+               project_dir: Path = package.PROJECT_DIR) -> list[StackStep]:
+    """The stacks ``stage`` has in ``region``, in order (pure: from ``infra/deploy.json`` ``stacks``)."""
+    settings = package.deploy_settings() if settings is None else settings
+    steps = []
+    for key, spec in settings.get("stacks", {}).items():
+        if stage not in spec["stages"]:
+            continue
+        steps.append(StackStep(
+            key=key, stack_name=spec["stack_name"].format(stage=stage), template=Path(project_dir) / spec["template"],
+            region=region,
+            parameters=tuple(sorted((name, str(value).format(stage=stage))
+                                    for name, value in spec.get("parameters", {}).items())),
+            capabilities=tuple(spec.get("capabilities", ()))))
+    return steps
+
+
+def deploy_stack(cloudformation: Any, step: StackStep) -> dict[str, str]:
+    """Create ``step``'s stack, or update it (nothing to update is fine), wait until it is complete,
+    and return its outputs. A failure raises (the waiter's error names the stack's status)."""
+    from botocore.exceptions import ClientError
+
+    from infra import stage_env
+
+    request = {"StackName": step.stack_name, "TemplateBody": step.template.read_text(encoding="utf-8"),
+               "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in step.parameters],
+               "Capabilities": list(step.capabilities)}
+    try:
+        cloudformation.describe_stacks(StackName=step.stack_name)
+        exists = True
+    except ClientError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        exists = False
+    waiter = None
+    if exists:
+        try:
+            cloudformation.update_stack(**request)
+            waiter = "stack_update_complete"
+        except ClientError as exc:
+            if "No updates are to be performed" not in str(exc):
+                raise
+    else:
+        cloudformation.create_stack(**request)
+        waiter = "stack_create_complete"
+    if waiter:  # a DAX cluster takes 10-15 minutes to create
+        cloudformation.get_waiter(waiter).wait(StackName=step.stack_name,
+                                               WaiterConfig={"Delay": 15, "MaxAttempts": 160})
+    return stage_env.stack_outputs(cloudformation, step.stack_name)
+
+
+def deploy_stacks(stage: str, region: str, cloudformation: Any, env_dir: Path | None = None,
+                  settings: dict[str, Any] | None = None, steps: list[StackStep] | None = None) -> dict[str, dict]:
+    """Run the region's :func:`stack_plan` (or ``steps``) and record each stack's outputs under its key in
+    the region's environment file (which ``infra.stage_env`` wrote before); returns them by key."""
+    from infra import stage_env
+
+    steps = stack_plan(stage, region, settings) if steps is None else steps
+    outputs = {step.key: deploy_stack(cloudformation, step) for step in steps}
+    path = stage_env.region_env_file(stage, region, env_dir or stage_env.ENV_DIR)
+    if outputs:
+        if not path.exists():
+            raise SystemExit(f"error: no environment for {stage} in {region}: run python -m infra.stage_env --stage {stage}")
+        document = json.loads(path.read_text(encoding="utf-8"))
+        document.update(outputs)
+        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return outputs
+
+
+def observability_parameters(stage: str, region: str, regions: list[str], region_env: dict[str, Any]) -> dict[str, str]:
+    """The observability stack's parameters for ``region`` (pure): the cache tier's cluster (empty: no
+    DAX alarms) and the global tables' other region (empty for a single-region stage)."""
+    others = [r for r in regions if r != region]
+    return {"Stage": stage,
+            "DaxClusterName": region_env.get(CACHE_TIER, {}).get("DaxClusterName", ""),
+            "ReplicaRegion": others[0] if others else ""}
 
 
 def with_worker_layers(config: dict[str, Any], stage: str, layer_arn: str) -> dict[str, Any]:
@@ -98,6 +200,8 @@ def deploy_region(stage: str, region: str, regions: list[str], runtime: str) -> 
 
     session = boto3.session.Session(region_name=region)
     account = session.client("sts").get_caller_identity()["Account"]
+    for key, outputs in deploy_stacks(stage, region, session.client("cloudformation")).items():
+        print(f"{key} ({region}): " + ", ".join(f"{k}={v}" for k, v in sorted(outputs.items())))
     config = region_config(json.loads(CONFIG.read_text(encoding="utf-8")), stage, region)
     target = policies.target_from_config(stage, region, account, config,
                                          partition=session.get_partition_for_region(region), regions=tuple(regions))
@@ -128,8 +232,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.deploy", description=__doc__.splitlines()[0])
     parser.add_argument("--stage", required=True)
     parser.add_argument("--region", default=None, help="deploy this one region only (default: every region)")
+    parser.add_argument("--observability-parameters", action="store_true",
+                        help="print the observability stack's parameters for --region (Key=Value ...) and exit")
     args = parser.parse_args(argv)
     settings = package.deploy_settings()
+    if args.observability_parameters:
+        from infra import stage_env
+
+        if not args.region:
+            raise SystemExit("error: --observability-parameters needs --region")
+        path = stage_env.region_env_file(args.stage, args.region)
+        region_env = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        parameters = observability_parameters(args.stage, args.region, list(settings["regions"]), region_env)
+        print(" ".join(f"{k}={v}" for k, v in parameters.items()))
+        return 0
     runtime = settings["runtime"]
     package.require_runtime(runtime)
     regions = list(settings["regions"])

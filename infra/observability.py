@@ -476,6 +476,38 @@ def _dax_alarm(namespace: str, service: str) -> str:
         condition="HasDax")
 
 
+#: The cache tier's own metrics (AWS/DAX, per cluster: ClusterId is the cluster's name, the dax stack's
+#: DaxClusterName output that infra.deploy passes to this stack). DAX throttles requests once its CPU is
+#: saturated, so the CPU alarm pages before throttling starts; errors are a share of all requests (a
+#: conditional profile write that fails counts as one, so a few are normal).
+DAX_CPU_THRESHOLD = 70
+DAX_ERROR_RATE_THRESHOLD = 5
+
+
+def _dax_cluster_alarms() -> list[str]:
+    dims: Dimensions = [("ClusterId", "!Ref DaxClusterName")]
+    return [
+        _alarm("DaxCpuAlarm", "dax-cpu",
+               f"DAX cluster CPU above {DAX_CPU_THRESHOLD} % for 3 of 5 minutes: it throttles requests when "
+               "saturated (scale the node type or the node count).", "cache-down.md",
+               _metric_alarm("AWS/DAX", "CPUUtilization", dims, "Average", 60, 5, 3, DAX_CPU_THRESHOLD),
+               condition="HasDax"),
+        _alarm("DaxThrottledRequestsAlarm", "dax-throttled-requests",
+               "DAX throttled requests in 2 of 3 minutes (the app falls back to DynamoDB: DaxFallbacks).",
+               "cache-down.md",
+               _metric_alarm("AWS/DAX", "ThrottledRequestCount", dims, "Sum", 60, 3, 2, 0),
+               condition="HasDax"),
+        _alarm("DaxErrorRateAlarm", "dax-error-rate",
+               f"More than {DAX_ERROR_RATE_THRESHOLD} % of DAX requests ended in an error "
+               "(ErrorRequestCount vs TotalRequestCount) for 3 of 5 minutes.", "cache-down.md",
+               _math_alarm([("errors", "AWS/DAX", "ErrorRequestCount", dims),
+                            ("requests", "AWS/DAX", "TotalRequestCount", dims)],
+                           60, ("rate", "DAX error rate (%)", "IF(requests > 0, 100 * errors / requests, 0)"),
+                           5, 3, DAX_ERROR_RATE_THRESHOLD),
+               condition="HasDax"),
+    ]
+
+
 def _waf_alarm() -> str:
     return _alarm(
         "WafBlockedRequestsAlarm", "waf-blocked-requests",
@@ -533,12 +565,16 @@ def _dashboard(functions: list[Function], tables: list[Table], queues: list[Queu
         _widget(0, 18, 12, "DynamoDB throttle events", 300, throttle_events),
         _widget(12, 18, 12, "DynamoDB consumed units", 300, consumed),
     ]
-    business_slots = [(0, 24), (0, 36), (12, 36), (0, 42), (12, 42)]  # (12, 24) and row 30: the optional tiers
+    business_slots = [(0, 24), (0, 36), (12, 36), (0, 42), (12, 42)]  # (12, 24), row 30, (0, 48): the optional tiers
     widgets += [_widget(x, y, 12, title, 300, [[namespace, metric, *ours, {"stat": "Sum"}] for metric in names])
                 for (x, y), (title, names) in zip(business_slots, BUSINESS_WIDGETS, strict=False)]
     optional = [
         ("HasDax", _widget(12, 24, 12, "DAX fallbacks", 60,
                            [[namespace, metric, *ours, {"stat": "Sum"}] for metric in ("DaxReads", "DaxFallbacks")])),
+        ("HasDax", _widget(0, 48, 12, "DAX cluster", 60,
+                           [["AWS/DAX", metric, "ClusterId", "${DaxClusterName}", {"stat": stat}]
+                            for metric, stat in (("CPUUtilization", "Average"), ("ErrorRequestCount", "Sum"),
+                                                 ("ThrottledRequestCount", "Sum"), ("TotalRequestCount", "Sum"))])),
         ("HasReplica", _widget(0, 30, 12, "Replication latency (ms)", 60,
                                _per("AWS/DynamoDB", "ReplicationLatency", "TableName",
                                     [t.name for t in tables if t.replicated], "Average",
@@ -587,7 +623,8 @@ def render(config: dict[str, Any], functions: list[Function], tables: list[Table
          [_photos_failed_alarm(namespace, service)]),
         (["----- Optional tiers: only with their parameter set ------------------------------------",
           f"DaxReads and DaxFallbacks ({namespace} namespace) come from the cache tier's client, chalicelib/dax.py."],
-         [_dax_alarm(namespace, service), *(_table_replication_alarm(t, app_name) for t in tables if t.replicated),
+         [_dax_alarm(namespace, service), *_dax_cluster_alarms(),
+          *(_table_replication_alarm(t, app_name) for t in tables if t.replicated),
           _waf_alarm()]),
         (["----- Dashboard: one per stage; the optional tiers' widgets appear only when configured"],
          [_dashboard(functions, tables, queues, namespace, service)]),

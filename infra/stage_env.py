@@ -154,10 +154,13 @@ def write_region_envs(stage: str, regions: list[str], clients, *, stack: str | N
     written = []
     for region in regions:
         variables = region_variables(region, regions, stateful, edge, routing)
-        document: dict = {"environment_variables": variables}
+        path = region_env_file(stage, region, env_dir)
+        # The stacks infra.deploy recorded (the cache tier's outputs) stay: rewriting the variables
+        # (say, once the edge exists) must not take the API function out of the cache tier's VPC.
+        document: dict = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        document["environment_variables"] = variables
         if dax_stack:
             document["cache_tier"] = stack_outputs(clients(region), dax_stack)
-        path = region_env_file(stage, region, env_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         written.append(path)

@@ -80,10 +80,11 @@ def read(kind: str, entity: str) -> int:
     return read_totals([(kind, entity)])[(kind, entity)]
 
 
-def read_totals(counters: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+def read_totals(counters: list[tuple[str, str]], fresh: bool = False) -> dict[tuple[str, str], int]:
     """Totals of several ``(kind, entity)`` counters: cached ones, and for the rest one BatchGetItem
-    of one ``#total`` item per counter and region."""
-    return cache.shared.get_many("counter", counters, _load_totals)
+    of one ``#total`` item per counter and region (``fresh``: all of them read, none from the cache:
+    a user's own counts)."""
+    return cache.shared.get_many("counter", counters, _load_totals, fresh=fresh)
 
 
 def prepare_write(kind: str, entity: str) -> int:

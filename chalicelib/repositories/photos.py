@@ -5,6 +5,7 @@ answers False when that state is gone (a concurrent delivery, edit or delete won
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -69,17 +70,22 @@ def _changed(photo_id: str, owner: str) -> None:
     """This container changed what readers see of ``owner``'s photo: drop every cached view of it."""
     cache.shared.drop("photo", photo_id)
     cache.shared.drop_where("timeline", lambda key: key[0] == owner)
+    cache.shared.drop_where("photos_page", lambda key: key[0] == owner)
 
 
 # --- reads ----------------------------------------------------------------------------------------
 
-def get(photo_id: str, consistent: bool = False) -> Photo | None:
+def get(photo_id: str, consistent: bool = False, reader: str | None = None) -> Photo | None:
     """A photo; eventually consistent reads of ready photos are cached (kind ``photo``), other states
-    are about to change (a worker finishing, a delete) and absent photos may appear: never cached."""
+    are about to change (a worker finishing, a delete) and absent photos may appear: never cached.
+
+    Its owner (``reader``) is never served the cached record: an edit the worker applied, a caption
+    changed through another container, show to her at once."""
     if consistent:
         return _load(photo_id, consistent=True)
     return cache.shared.get("photo", photo_id, lambda: _load(photo_id),
-                            keep=lambda photo: photo is not None and photo.status == READY)
+                            keep=lambda photo: photo is not None and photo.status == READY,
+                            bypass=None if reader is None else (lambda photo: photo.owner == reader))
 
 
 def _load(photo_id: str, consistent: bool = False) -> Photo | None:
@@ -110,11 +116,27 @@ def count_pending(owner: str, created_since: str, now: int) -> int:
     )
 
 
-def list_ready(owner: str, limit: int, start: dict | None) -> tuple[list[Photo], dict | None]:
+def list_ready(owner: str, limit: int, start: dict | None, fresh: bool = False) -> tuple[list[Photo], dict | None]:
     """A page of ``owner``'s ready photos, newest first, and the position after it (None at the end).
 
-    Never cached: a photo made ready by the worker (another container) must show at once on its
-    owner's page (the photos on it and their like counts are cached)."""
+    The first page is cached (kind ``photos_page``) unless ``fresh`` (a signed-in reader: the owner, or a
+    member her feed sent here), who reads the table, so a photo the worker (another container) made
+    ready shows at once, and refreshes the entry; anonymous readers see it within the TTL. Later pages
+    are never cached."""
+    if start is not None:
+        return _ready_page(owner, limit, start)
+    read = cache.shared.refresh if fresh else cache.shared.get
+    items, next_key = read("photos_page", (owner, limit), lambda: _first_page(owner, limit))
+    return list(items), json.loads(next_key) if next_key else None
+
+
+def _first_page(owner: str, limit: int) -> tuple[tuple[Photo, ...], str | None]:
+    """The first page as a cache value (immutable: the position as JSON text)."""
+    items, next_key = _ready_page(owner, limit, None)
+    return tuple(items), json.dumps(next_key, sort_keys=True) if next_key else None
+
+
+def _ready_page(owner: str, limit: int, start: dict | None) -> tuple[list[Photo], dict | None]:
     results = reading(PhotoRecord).by_owner.query(
         owner, scan_index_forward=False, filter_condition=PhotoRecord.status == READY,
         last_evaluated_key=start, page_size=limit,

@@ -45,9 +45,12 @@ def _remember(user: User) -> None:
     cache.shared.put("display_name", user.username, user.display_name or user.username)
 
 
-def get(username: str) -> User | None:
-    """The profile (cached; an absent user is not, so a new sign-up is seen at once everywhere)."""
-    return cache.shared.get("profile", username, lambda: _load(username), keep=lambda user: user is not None)
+def get(username: str, fresh: bool = False) -> User | None:
+    """The profile (cached; an absent user is not, so a new sign-up is seen at once everywhere).
+
+    ``fresh``: read from the table, not the cache (the user reading her own profile)."""
+    read = cache.shared.refresh if fresh else cache.shared.get
+    return read("profile", username, lambda: _load(username), keep=lambda user: user is not None)
 
 
 def _load(username: str) -> User | None:

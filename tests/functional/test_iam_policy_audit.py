@@ -184,7 +184,9 @@ def recorded(client, deployed, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, T
             return authorize(self, *args, **kwargs)
 
     monkeypatch.setattr(chalice_local.LocalGatewayAuthorizer, "authorize", authorize_as_its_own_function)
-    run_journey(Journey(client, recorder, outputs, deployed["counter_stream"]))
+    stream = deployed["counter_stream"]
+    monkeypatch.setattr(stream, "as_function", lambda: recorder.running("aggregate_counters"))
+    run_journey(Journey(client, recorder, outputs, stream))
     celebrities.reset_cache()
     target = Target(stage=STAGE, region=REGION, account=ACCOUNT, user_pool_id=outputs["UserPoolId"],
                     distribution_id=distribution_id)

@@ -111,11 +111,63 @@ def test_counts_changed_by_another_container_show_within_the_counter_ttl(client,
     assert get(client, f"/users/{bob}")["followers"] == 1
 
 
-def test_a_photo_made_ready_elsewhere_shows_on_its_owners_page_at_once(client, clock):
+def test_my_own_profile_and_counts_show_changes_made_elsewhere_at_once(client, clock):
+    bob, bob_token = member(client)
+    _, other_token = member(client)
+    assert get(client, f"/users/{bob}")["bio"] == ""  # cached, with its counts
+    # When another container changes Bob's bio and counts a follower of his
+    bound(UserRecord)(bob).update(actions=[UserRecord.bio.set("changed elsewhere")])
+    shard = keys.counter_shard_id("followers", bob, "us-east-1", 0)
+    bound(CounterRecord)(shard).update(actions=[CounterRecord.n.add(1), CounterRecord.version.add(1)])
+    # Then another reader, signed in or not, is served the cached profile and count within the TTLs
+    for token in (None, other_token):
+        seen = get(client, f"/users/{bob}", token=token)
+        assert (seen["bio"], seen["followers"]) == ("", 0)
+    # But Bob himself reads both from the table at once, on his profile page and on /me
+    for path in (f"/users/{bob}", "/me"):
+        mine = get(client, path, token=bob_token)
+        assert (mine["bio"], mine["followers"]) == ("changed elsewhere", 1)
+    # And his fresh read replaced this container's entries: others see it now too
+    seen = get(client, f"/users/{bob}")
+    assert (seen["bio"], seen["followers"]) == ("changed elsewhere", 1)
+
+
+def test_my_photo_changed_by_a_worker_shows_to_me_at_once_and_to_others_within_the_photo_ttl(client, clock):
+    _, owner_token = member(client)
+    _, fan_token = member(client)
+    photo_id = ready_photo(client, owner_token, caption="before")
+    assert get(client, f"/photos/{photo_id}")["caption"] == "before"  # cached
+    # When a worker (another container) changes the photo's record
+    bound(PhotoRecord)(photo_id).update(actions=[PhotoRecord.caption.set("after")])
+    # Then other readers are served the cached record until the photo TTL has passed
+    clock.now += cache.TTL_SECONDS["photo"] - 1
+    assert get(client, f"/photos/{photo_id}", token=fan_token)["caption"] == "before"
+    # But its owner reads it from the table at once (and refreshes the entry for everyone)
+    assert get(client, f"/photos/{photo_id}", token=owner_token)["caption"] == "after"
+    assert get(client, f"/photos/{photo_id}")["caption"] == "after"
+
+
+def test_a_photo_made_ready_elsewhere_shows_to_members_at_once_and_to_anonymous_readers_within_the_page_ttl(
+        client, clock):
+    author, token = member(client)
+    _, other_token = member(client)
+    assert get(client, f"/users/{author}/photos")["items"] == []  # the first page, cached
+    # When the worker (another container) makes a photo ready
+    photo_id = ready_photo(client, token)
+    # Then an anonymous reader sees the cached page until the photos_page TTL has passed
+    clock.now += cache.TTL_SECONDS["photos_page"] - 1
+    assert get(client, f"/users/{author}/photos")["items"] == []
+    # But the owner and any other member list it at once (and their read refreshes the entry for everyone)
+    for reader in (token, other_token):
+        assert [p["id"] for p in get(client, f"/users/{author}/photos", token=reader)["items"]] == [photo_id]
+    assert [p["id"] for p in get(client, f"/users/{author}/photos")["items"]] == [photo_id]
+
+
+def test_the_listings_first_page_expires_after_the_page_ttl(client, clock):
     author, token = member(client)
     assert get(client, f"/users/{author}/photos")["items"] == []
-    # When the worker (another container) makes a photo ready / Then the owner's page lists it at once
     photo_id = ready_photo(client, token)
+    clock.now += cache.TTL_SECONDS["photos_page"]
     assert [p["id"] for p in get(client, f"/users/{author}/photos")["items"]] == [photo_id]
 
 

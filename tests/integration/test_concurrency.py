@@ -43,7 +43,7 @@ def in_parallel(local_stack: LocalStack, jobs: Iterable[Callable[[PhotoClient], 
 
 
 def profile(site: PhotoClient, user: User) -> dict:
-    response = site.call("GET", f"/users/{user.username}")
+    response = site.call("GET", f"/users/{user.username}", user)  # her own page: read fresh
     assert response.status_code == 200, response.text
     return response.json()
 

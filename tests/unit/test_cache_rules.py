@@ -177,3 +177,38 @@ def test_the_ttl_table_covers_every_kind_the_repositories_use_and_the_docs_list_
     for kind, seconds in TTL_SECONDS.items():
         assert f"| `{kind}` | {seconds:g} s |" in doc, kind
     assert f"{MAX_ENTRIES:,}" in doc
+
+
+def test_a_bypassed_or_refreshed_read_loads_again_and_stores_the_fresh_value(clock):
+    cache = ReadCache({"photo": 30.0, "counter": 30.0}, clock=clock)
+    load, calls = loader([("ann", "v1"), ("ann", "v2"), ("ann", "v3")])
+    assert cache.get("photo", "p1", load) == ("ann", "v1")
+    # Given a cached value: a reader the bypass names (its owner) gets it loaded again
+    assert cache.get("photo", "p1", load, bypass=lambda photo: photo[0] == "bob") == ("ann", "v1")
+    assert cache.get("photo", "p1", load, bypass=lambda photo: photo[0] == "ann") == ("ann", "v2")
+    # And the fresh value is what everyone is served next
+    assert cache.get("photo", "p1", load) == ("ann", "v2")
+    assert cache.refresh("photo", "p1", load) == ("ann", "v3")
+    assert cache.get("photo", "p1", load) == ("ann", "v3") and len(calls) == 3
+    # And a fresh get_many loads every key, cached or not, and stores them
+    batches: list[list] = []
+
+    def totals(missing):
+        batches.append(sorted(missing))
+        return {key: len(batches) for key in missing}
+
+    assert cache.get_many("counter", ["a"], totals) == {"a": 1}
+    assert cache.get_many("counter", ["a", "b"], totals, fresh=True) == {"a": 2, "b": 2}
+    assert cache.get_many("counter", ["a", "b"], totals) == {"a": 2, "b": 2}
+    assert batches == [["a"], ["a", "b"]]
+
+
+def test_a_refresh_overlapping_an_invalidation_is_answered_but_not_stored(clock):
+    cache = ReadCache({"profile": 60.0}, clock=clock)
+
+    def load_while_written():
+        cache.drop("profile", "ann")  # this container's write lands while the read is in flight
+        return "old"
+
+    assert cache.refresh("profile", "ann", load_while_written) == "old"
+    assert cache.peek("profile", "ann") is None

@@ -199,6 +199,25 @@ def test_optional_tiers_alarm_only_when_their_parameter_is_set(template: dict[st
     assert by_condition == set(conditions)
 
 
+def test_the_dax_cluster_is_alarmed_on_cpu_throttling_and_errors_by_the_cluster_name_deployed(template) -> None:
+    # Given the cluster name the dax stack outputs (infra.deploy passes it as DaxClusterName)
+    params = {**defaults(template), "DaxClusterName": "photoscale-prod"}
+    dax = {k: v for k, v in alarms(template).items() if k.startswith("Dax") and k != "DaxFallbackRateAlarm"}
+    # Then its CPU, throttled requests and error share are alarmed, per that cluster, only with the cache tier
+    assert {name for alarm in dax.values() for name in metric_names(alarm)} == {
+        "CPUUtilization", "ThrottledRequestCount", "ErrorRequestCount", "TotalRequestCount"}
+    for alarm in dax.values():
+        assert alarm["Condition"] == "HasDax"
+        assert dimension_values(alarm, params, "ClusterId") == {"photoscale-prod"}
+        props = alarm["Properties"]
+        namespaces = {props.get("Namespace")} if "Namespace" in props else {
+            q["MetricStat"]["Metric"]["Namespace"] for q in props["Metrics"] if "MetricStat" in q}
+        assert namespaces == {"AWS/DAX"}
+    # And the dax stack's output is what the parameter names
+    dax_template = load_template(INFRA_DIR / "dax.yaml")
+    assert dax_template["Outputs"]["DaxClusterName"]["Value"] == {"Ref": "DaxCluster"}
+
+
 # --------------------------------------------------------------------------- dashboard
 
 
@@ -216,6 +235,7 @@ def test_the_dashboard_body_is_valid_json_with_and_without_the_optional_tiers(te
     body = _dashboard(template, with_optional)
     titles = {w["properties"]["title"] for w in body["widgets"]}
     assert ("DAX fallbacks" in titles) is with_optional
+    assert ("DAX cluster" in titles) is with_optional
     text = json.dumps(body)
     for name in function_names() | {q.rsplit("-", 1)[-1] for q in stateful_names("AWS::SQS::Queue", "QueueName")}:
         assert name in text
