@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -355,9 +356,16 @@ class Drill:
         return response.status_code if response is not None else 0
 
     def _wait_for_backlog(self, timeout: float = 30.0) -> None:
+        since = time.time()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.replication_status()["backlog"]:
+        while time.monotonic() < deadline and not self._replicated_through(since):
             time.sleep(0.1)
+
+    def _replicated_through(self, since: float) -> bool:
+        """Every table change written before ``since`` has been read by the replicator and applied in
+        every region (its backlog alone says nothing of changes still unread in the streams)."""
+        status = self.replication_status()
+        return status["backlog"] == 0 and status.get("read_through", math.inf) >= since
 
     def _wait_for_edge(self, region: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -377,10 +385,14 @@ class Drill:
             return json.loads(response.read())
 
     def wait_replicated(self) -> None:
-        """Until every acknowledged edge is in both regions (bounded by ``converge_timeout``)."""
+        """Until every acknowledged edge is in both regions and every change written so far has been
+        replicated (bounded by ``converge_timeout``). The reconciliation that follows recounts each
+        counter from its edges against its shards: a shard increment or a mirror edge still on its way
+        would be "repaired" and then arrive, leaving the count off by one."""
+        since = time.time()
         deadline = time.monotonic() + self.converge_timeout
         while time.monotonic() < deadline:
-            if not any(self.missing_writes().values()) and self.replication_status()["backlog"] == 0:
+            if not any(self.missing_writes().values()) and self._replicated_through(since):
                 return
             time.sleep(0.5)
 

@@ -10,8 +10,11 @@ the app is right for DynamoDB, which serialises conflicting transactions itself.
 :class:`Serialised` wraps moto's WSGI application so that exactly one request runs inside moto at a
 time, from the call into moto until its response body has been read out completely (a response
 iterable is lazy and may still touch backend state). Request bodies are read before the lock is
-taken, so a slow upload never holds up other requests, and SQS long polls wait outside the lock. Everything else is moto's, unchanged: the
-same boto3 code that talks to AWS talks to this server through the endpoint override.
+taken, so a slow upload never holds up other requests, and SQS long polls wait outside the lock.
+Serialising is not enough for streams: a stream read is two requests, and a transaction cancelled
+between them used to orphan the table's stream shard; :mod:`devstack.moto_dynamodb` (installed here)
+makes a cancelled transaction leave its tables and streams in place. Everything else is moto's,
+unchanged: the same boto3 code that talks to AWS talks to this server through the endpoint override.
 
 Used by ``devstack/stack.py`` (``make run`` and the integration/end-to-end fixtures) and by the
 ``moto_server`` integration fixture. Run it on its own::
@@ -276,11 +279,12 @@ def moto_app() -> Any:
     local stand-ins of :mod:`devstack.moto_cognito` (Cognito calls moto lacks) installed."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from devstack import moto_cognito
+    from devstack import moto_cognito, moto_dynamodb
 
     from devstack.chaos import ChaosFlags
 
     moto_cognito.install()
+    moto_dynamodb.install()
     serialised = Serialised(DomainDispatcherApplication(create_backend_app))
     flags = ChaosFlags.from_env()
     if flags is None:

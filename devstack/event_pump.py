@@ -66,6 +66,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from chalice.app import DynamoDBEventConfig, SQSEventConfig
 
+from devstack.streams import StreamCursor
+
 logger = logging.getLogger("devstack.event_pump")
 
 #: SQS hard limit for ReceiveMessage / DeleteMessageBatch / ChangeMessageVisibilityBatch.
@@ -277,14 +279,9 @@ def stream_event_sources(app: Any) -> list[DynamoDBEventConfig]:
 
 
 class StreamTail:
-    """Lambda's poller for one DynamoDB stream: per shard the last sequence number read and the
-    records not yet acknowledged (a failed batch's records from its checkpoint on are delivered again first).
-
-    Each read asks for a fresh iterator after the last sequence number read instead of following
-    ``NextShardIterator``: when moto cancels a ``TransactWriteItems`` it restores a deep copy of the
-    whole table, stream shard included, and an iterator taken before keeps reading the orphaned
-    shard, silently missing every later record (``devstack.replicator.StreamReader`` does the same).
-    """
+    """Lambda's poller for one DynamoDB stream: per shard the records not yet acknowledged (a failed
+    batch's records from its checkpoint on are delivered again first), read through one
+    :class:`devstack.streams.StreamCursor` (a fresh iterator after the last sequence number read)."""
 
     def __init__(self, streams_client: Any, stream_arn: str, starting_position: str = "TRIM_HORIZON",
                  checkpoint_file: Path | None = None) -> None:
@@ -296,7 +293,7 @@ class StreamTail:
         #: does this one, in ``checkpoint_file`` (a restarted pump resumes after the last acknowledged record).
         self.checkpoint_file = checkpoint_file
         self._acked: dict[str, str] = self._load_checkpoints()
-        self._last: dict[str, str | None] = dict(self._acked)
+        self._cursor = StreamCursor(streams_client, stream_arn, self._acked)
         self._pending: dict[str, list[dict[str, Any]]] = {shard: [] for shard in self._acked}
 
     def _load_checkpoints(self) -> dict[str, str]:
@@ -314,34 +311,16 @@ class StreamTail:
         scratch.write_text(json.dumps(saved), encoding="utf-8")
         scratch.replace(self.checkpoint_file)
 
-    def _refresh_shards(self) -> None:
-        description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
-        for shard in description.get("Shards", []):
-            shard_id = shard["ShardId"]
-            if shard_id not in self._last:
-                self._last[shard_id] = None
-                self._pending[shard_id] = []
-
-    def _read(self, shard_id: str, limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` records after the last one read, through a fresh iterator."""
-        last = self._last[shard_id]
-        position = ({"ShardIteratorType": "TRIM_HORIZON"} if last is None else
-                    {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last})
-        iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **position)["ShardIterator"]
-        records = self.streams.get_records(ShardIterator=iterator, Limit=limit).get("Records", [])
-        if records:
-            self._last[shard_id] = max((r["dynamodb"]["SequenceNumber"] for r in records), key=int)
-        return records
-
     def next_batch(self, batch_size: int, window_seconds: float = 0) -> tuple[str | None, list[dict[str, Any]]]:
         """``(shard, records)``: the oldest unacknowledged records of the first shard that has any."""
-        self._refresh_shards()
-        for shard_id in self._last:
+        for shard_id in self._cursor.refresh():
+            self._pending[shard_id] = []
+        for shard_id in self._cursor.last:
             window_ends = time.monotonic() + window_seconds
             while True:
                 pending = self._pending[shard_id]
                 if len(pending) < batch_size:
-                    got = self._read(shard_id, batch_size - len(pending))
+                    got = self._cursor.read(shard_id, batch_size - len(pending))
                     pending.extend(got)
                     if got and time.monotonic() < window_ends:
                         continue

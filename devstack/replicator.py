@@ -19,7 +19,8 @@ Streams do work), so ``make run`` runs this process beside the regions:
 - **Cognito**: configures the replica stand-in inside the embedded AWS (:mod:`devstack.cognito_replica`).
 
 ``GET /status[?since=<epoch s>]`` on ``--port`` reports the replication lag (p50/p99 of
-write-to-apply time, ms, over the changes applied since then) and the backlog; ``python -m devstack.chaos status`` and ``bench/failover.py`` read it. Dev-only.
+write-to-apply time, ms, over the changes applied since then), the backlog and ``read_through`` (every
+change written before it has been read; with no backlog, applied); ``python -m devstack.chaos status`` and ``bench/failover.py`` read it. Dev-only.
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from devstack.streams import StreamCursor
 
 logger = logging.getLogger("devstack.replicator")
 
@@ -207,41 +210,28 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 class StreamReader:
-    """Reads one table's stream in one region, shard by shard, from the start (TRIM_HORIZON).
-
-    Each read asks for a fresh iterator after the last sequence number read instead of following
-    ``NextShardIterator``: when moto cancels a ``TransactWriteItems`` it restores a deep copy of the
-    whole table, stream shard included, and an iterator taken before keeps reading the orphaned
-    shard, silently missing every later record. A fresh iterator always reads the table's current
-    shard (same sequence numbers). One extra request per read; AWS's own iterators have no such issue.
-    """
+    """Reads one table's stream in one region, every shard from the start, through a
+    :class:`devstack.streams.StreamCursor` (a fresh iterator after the last sequence number read)."""
 
     def __init__(self, dynamodb: Any, streams: Any, table: str) -> None:
         self.dynamodb = dynamodb
         self.streams = streams
         self.table = table
         self.region = streams.meta.region_name
-        self._arn: str | None = None
-        self._last: dict[str, str | None] = {}
+        self._cursor: StreamCursor | None = None
         self.idle_until = 0.0
         self.idle_for = 0.0
 
+    @property
+    def read_through(self) -> float:
+        """Every change written before this (epoch s) has been read (0: none read yet)."""
+        return self._cursor.read_through if self._cursor is not None else 0.0
+
     def read(self) -> list[Change]:
-        if self._arn is None:
-            self._arn = self.dynamodb.describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
-        if not self._last:
-            for shard in self.streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]:
-                self._last[shard["ShardId"]] = None
-        changes = []
-        for shard, last in list(self._last.items()):
-            position = ({"ShardIteratorType": "TRIM_HORIZON"} if last is None else
-                        {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last})
-            iterator = self.streams.get_shard_iterator(StreamArn=self._arn, ShardId=shard, **position)["ShardIterator"]
-            records = self.streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
-            if records:
-                self._last[shard] = max((r["dynamodb"]["SequenceNumber"] for r in records), key=int)
-            changes.extend(change_from_record(self.table, self.region, r) for r in records)
-        return changes
+        if self._cursor is None:
+            arn = self.dynamodb.describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
+            self._cursor = StreamCursor(self.streams, arn)
+        return [change_from_record(self.table, self.region, r) for r in self._cursor.read_all()]
 
 
 class TableWriter:
@@ -415,10 +405,16 @@ class Replicator:
                 logger.warning("bucket sync failed", exc_info=True)
 
     def status(self, since: float = 0.0) -> dict:
-        """Lag percentiles over the changes applied since ``since`` (epoch s; 0: all), backlog, state."""
+        """Lag percentiles over the changes applied since ``since`` (epoch s; 0: all), backlog, state.
+
+        ``read_through`` (epoch s): every table change written before it in a region that is up has
+        been read from its stream; with ``backlog`` 0 as well, every such change has been applied.
+        """
+        down = self._down()
         with self._lock:
             lags = [lag for lag, at in zip(self.core.lags_ms, self.core.applied_times) if at >= since]
             backlog_items = self.core.backlog
+            read_through = min((r.read_through for r in self.readers if r.region not in down), default=0.0)
         objects = self.copier.backlog if self.copier else 0
         return {
             "paused": self._paused(), "down": sorted(self._down()), "lag_seconds": self.lag_seconds,
@@ -426,6 +422,7 @@ class Replicator:
                        "count": len(lags)},
             "backlog": backlog_items + objects, "backlog_items": backlog_items, "backlog_objects": objects,
             "objects_copied": self.copier.copied if self.copier else 0, "errors": self.errors,
+            "read_through": read_through,
         }
 
     def run(self, stop: threading.Event, interval: float = 0.05) -> None:

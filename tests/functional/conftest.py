@@ -23,7 +23,7 @@ from moto.utilities.utils import load_resource
 
 from chalicelib import aws, cache, quotas, secrets, settings, tokens
 from devstack import chalice_local as gateway
-from devstack import moto_cognito
+from devstack import moto_cognito, moto_dynamodb
 from devstack.provision import provision
 from infra.cfn import STATEFUL_TEMPLATE, load_template, output_env_name
 
@@ -60,6 +60,7 @@ def deployed() -> Iterator[dict[str, Any]]:
             env.setenv(name, "testing")
         env.setenv("AWS_DEFAULT_REGION", REGION)
         moto_cognito.install()  # RevokeToken, which moto lacks (see the module)
+        moto_dynamodb.install()  # a cancelled transaction leaves tables and streams in place (see the module)
         with mock_aws():
             clients = client_factory()
             template = load_template(STATEFUL_TEMPLATE)

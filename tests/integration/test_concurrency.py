@@ -52,10 +52,6 @@ def status_of(method: str, path: str, user: User) -> Callable[[PhotoClient], int
     return lambda client: client.call(method, path, user).status_code
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 9, open: with duplicate follows sent in parallel the aggregated #total of the followee can stop "
-    "short of the shard sum locally (the shards themselves stay exact: the transactions are conditional); "
-    "suspect: how moto streams updates of a cancelled-then-retried transaction. Not pinned down yet."))
 def test_parallel_follows_of_one_user_count_every_follower_once(site: PhotoClient, local_stack: LocalStack):
     # Given a user and several would-be followers, each of whom sends her follow twice (a retry)
     star = site.new_user()

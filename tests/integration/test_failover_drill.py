@@ -62,10 +62,5 @@ def test_the_original_of_every_photo_is_kept_in_both_regions(drill: DrillResult)
     assert not [(r, m) for r, region in drill.missing.items() for m in region if m.startswith("original ")]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 10, open: after reconciliation one or two counts can still differ from their edges by one "
-    "(seen: followers +1, likes -1, the same in both regions); the shards are recounted exactly "
-    "(reconcile reads shard sums consistently), so the per-region #total path (aggregator/replication "
-    "of totals) is the suspect. Not pinned down yet."))
 def test_counts_are_exact_in_both_regions_after_reconciliation(drill: DrillResult):
     assert drill.counts_wrong == {PRIMARY: [], SECONDARY: []}

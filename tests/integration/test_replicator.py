@@ -120,8 +120,8 @@ def test_media_objects_are_copied_both_ways_and_deletes_follow_where_the_rule_sa
 
 
 def test_the_event_pumps_stream_poller_sees_records_written_after_a_cancelled_transaction(moto_server, unique_name):
-    # moto restores a deep copy of the table (stream shard included) when it cancels a transaction:
-    # an iterator taken before would keep reading the orphaned shard and miss every later record.
+    # moto puts back a deep copy of the table (stream shard included) when it cancels a transaction;
+    # the embedded AWS keeps the live table (devstack.moto_dynamodb), so later records are on its shard.
     from devstack.event_pump import StreamTail
 
     client = make_client_factory(moto_server)
@@ -159,3 +159,21 @@ def test_a_restarted_stream_poller_resumes_after_its_last_acknowledged_record(mo
     _, resumed = StreamTail(streams, arn, checkpoint_file=checkpoints).next_batch(10)
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in batch] == ["a", "b"]
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in resumed] == ["b", "c"]
+
+
+def test_records_of_a_transaction_cancelled_between_a_readers_two_requests_are_never_read(moto_server, unique_name):
+    # A stream read is GetShardIterator, then GetRecords: the embedded AWS serialises requests, not pairs.
+    client = make_client_factory(moto_server)
+    dynamodb, streams, table = client("dynamodb", "us-east-1"), client("dynamodbstreams", "us-east-1"), unique_name("gap")
+    arn = streamed_table(dynamodb, table)
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "edge"}})
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+    # A transaction whose first write ran before its second was refused, then a committed write
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "phantom"}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "edge"}}, "ConditionExpression": "attribute_not_exists(pk)"}}])
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "after"}})
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["after"]
