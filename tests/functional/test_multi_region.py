@@ -367,6 +367,104 @@ def test_the_home_regions_health_is_asked_once_for_several_writes(client, region
     assert len(home_region.writes()) == 3
 
 
+class NegativeItemCache:
+    """DAX's item cache as it treats absences, standing in for the table reader: a GetItem that
+    found nothing is answered "nothing" again (DAX keeps negative results up to its record TTL,
+    and a replicated write never passes through it); everything else goes to DynamoDB."""
+
+    _request_signer = None  # PynamoDB checks it before reusing a client
+
+    def __init__(self, dynamodb: Any, absent: set[str]) -> None:
+        self.dynamodb, self.absent = dynamodb, absent
+
+    @property
+    def meta(self) -> Any:
+        return self.dynamodb.meta
+
+    def _make_api_call(self, operation: str, params: dict) -> dict:
+        key = json.dumps([params.get("TableName"), params.get("Key")], sort_keys=True)
+        cacheable = operation == "GetItem" and not params.get("ConsistentRead")
+        if cacheable and key in self.absent:
+            return {}
+        answer = self.dynamodb._make_api_call(operation, params)
+        if cacheable and "Item" not in answer:
+            self.absent.add(key)
+        return answer
+
+
+@pytest.fixture
+def stale_absences(regions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every region's table reader caches absent items like DAX (one negative cache per region)."""
+    absent: dict[str, set[str]] = {}
+
+    def reader() -> NegativeItemCache:
+        region = settings.get_settings().region
+        return NegativeItemCache(aws.client("dynamodb"), absent.setdefault(region, set()))
+
+    monkeypatch.setattr(aws, "table_reader", reader)
+    aws.reset()
+
+
+@pytest.fixture
+def replica_home(regions, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHomeRegion]:
+    """The replica region's API replaced by :class:`FakeHomeRegion` in ``REGION_API_URLS``."""
+    fake = FakeHomeRegion()
+    monkeypatch.setenv("REGION_API_URLS", json.dumps({REPLICA: fake.url}))
+    settings.reset_settings()
+    region_module.forget_health()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+    region_module.forget_health()
+
+
+def signed_up_in_the_replica(client, regions, replica_outputs) -> tuple[str, str]:
+    """A user who signed up and logged in through the replica region (their home); nothing replicated."""
+    regions(REPLICA)
+    username, _ = member(client, log_in=False)
+    replicate_user({REPLICA: replica_outputs}, username)
+    login = call(client, "POST", "/auth/login", {"username": username, "password": PASSWORD})
+    assert login.status_code == 200, login.body
+    return username, body_of(login)["access_token"]
+
+
+def test_a_write_after_a_cached_absence_of_the_profile_is_still_forwarded_to_the_home_region(
+        client, regions, replica_outputs, stale_absences, replica_home):
+    # Given a user at home in the replica region, whose profile the primary region read (and its
+    # cache tier remembered as absent) before the sign-up replicated
+    username, token = signed_up_in_the_replica(client, regions, replica_outputs)
+    regions(PRIMARY)
+    assert call(client, "GET", f"/users/{username}").status_code == 404
+    replicate_all(replica_outputs)
+    assert call(client, "GET", f"/users/{username}").status_code == 404  # the cached absence is stale
+    # When the user writes through the primary region
+    response = call(client, "PATCH", "/me", {"bio": "written at home"}, token=token)
+    # Then the write is forwarded to the home region, not served here
+    assert (response.status_code, body_of(response)) == (201, {"served_by": "home"}), response.body
+    [forwarded] = replica_home.writes()
+    assert (forwarded["method"], forwarded["path"]) == ("PATCH", "/me")
+    assert forwarded["headers"][region_module.FORWARDED_HEADER.lower()] == PRIMARY
+
+
+def test_a_write_before_the_profile_replicated_answers_503_home_region_unknown_and_its_retry_is_forwarded(
+        client, regions, replica_outputs, replica_home):
+    # Given a user at home in the replica region whose profile has not replicated to the primary yet
+    username, token = signed_up_in_the_replica(client, regions, replica_outputs)
+    regions(PRIMARY)
+    # When they follow someone through the primary region
+    refused = call(client, "PUT", f"/users/{username}/follow", token=token)
+    # Then nothing is done and the client is told to retry shortly
+    assert refused.status_code == 503, refused.body
+    assert body_of(refused)["error"]["code"] == "home_region_unknown"
+    assert int(refused.headers["Retry-After"]) == region_module.UNKNOWN_HOME_RETRY_AFTER
+    assert replica_home.writes() == []
+    # And once the profile has replicated, the retry is forwarded to the home region
+    replicate_all(replica_outputs)
+    retried = call(client, "PATCH", "/me", {"bio": "retried"}, token=token)
+    assert (retried.status_code, body_of(retried)) == (201, {"served_by": "home"}), retried.body
+    assert len(replica_home.writes()) == 1
+
+
 # --- reconciliation ---------------------------------------------------------------------------------
 
 def follow_in_both_regions(client, regions, replica_outputs) -> tuple[str, str]:
