@@ -57,6 +57,7 @@ def regions(client, api_env: dict[str, str], replica_outputs: dict[str, str],
         monkeypatch.setenv("PRIMARY_USER_POOL_CLIENT_ID", api_env["UserPoolClientId"])
         monkeypatch.setenv("TRUSTED_ISSUERS", json.dumps(trusted))
         monkeypatch.setenv("MEDIA_BUCKETS", json.dumps({r: outputs[r]["MediaBucket"] for r in REGIONS}))
+        monkeypatch.setenv("FANOUT_QUEUE_URLS", json.dumps({r: outputs[r]["FanoutQueueUrl"] for r in REGIONS}))
         settings.reset_settings()
         aws.reset()
         cache.reset()
@@ -756,3 +757,62 @@ def test_only_the_primary_raises_a_shard_count_or_adds_to_the_celebrity_registry
     regions(REPLICA)
     assert counters.shard_count(counters.FOLLOWERS, star, fresh=True) == 8
     assert star in celebrities.celebrities()
+
+
+# --- erasure in several regions ---------------------------------------------------------------------
+
+def take_messages(region: str, queue_url: str, kind: str) -> list[dict]:
+    """Receive (and delete) every message on ``region``'s queue; the bodies of type ``kind``."""
+    sqs = boto3.client("sqs", region_name=region)
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [body for body in bodies if body["type"] == kind]
+
+
+def regional_mentions(region: str, outputs: dict[str, str], username: str) -> list[str]:
+    """Items of ``region``'s regional tables and objects of its media bucket that name ``username``."""
+    dynamodb, s3 = boto3.client("dynamodb", region_name=region), boto3.client("s3", region_name=region)
+    found = [f"{table}: {item}" for table in ("QuotasTable", "JobsTable", "IdempotencyTable")
+             for item in dynamodb.scan(TableName=outputs[table], ConsistentRead=True)["Items"]
+             if username in json.dumps(item)]
+    objects = s3.list_objects_v2(Bucket=outputs["MediaBucket"]).get("Contents", [])
+    return found + [f"s3://{outputs['MediaBucket']}/{o['Key']}" for o in objects if username in o["Key"]]
+
+
+def test_an_erasure_sweeps_the_other_regions_quotas_and_exports_through_that_regions_queue(
+        client, regions, api_env, replica_outputs):
+    from tests.functional.test_feed import run_worker
+
+    outputs = {PRIMARY: api_env, REPLICA: replica_outputs}
+    # Given a user at home in the primary who, served by the replica region during a failover (no
+    # home API known), followed someone and exported their data there
+    username, token = member(client)
+    target, _ = member(client, log_in=False)
+    replicate_user({REPLICA: replica_outputs}, username)
+    replicate_all(replica_outputs)
+    regions(REPLICA)
+    assert call(client, "PUT", f"/users/{target}/follow", token=token).status_code == 204
+    assert call(client, "POST", "/me/export", token=token).status_code == 202
+    run_worker(client, *take_messages(REPLICA, replica_outputs["FanoutQueueUrl"], "export_account"))
+    held = regional_mentions(REPLICA, replica_outputs, username)
+    assert any(m.startswith("QuotasTable") for m in held) and any("exports/" in m for m in held), held
+    replicate_all(replica_outputs)
+    # When the account is erased in its home region
+    regions(PRIMARY)
+    assert call(client, "DELETE", "/me", {"password": PASSWORD}, token=token).status_code == 202
+    run_worker(client, *take_messages(PRIMARY, api_env["FanoutQueueUrl"], "erase_account"))
+    # Then the replica region's regional data is still there, and one sweep of it is queued there
+    assert regional_mentions(REPLICA, replica_outputs, username) == held
+    [sweep] = take_messages(REPLICA, replica_outputs["FanoutQueueUrl"], "erase_regional")
+    assert sweep == {"type": "erase_regional", "user": username, "from": PRIMARY}
+    # And when the replica region's worker runs it (twice: a redelivery is harmless)
+    regions(REPLICA)
+    run_worker(client, sweep)
+    run_worker(client, sweep)
+    # Then neither region's regional tables nor bucket name the user any more
+    for region in REGIONS:
+        assert regional_mentions(region, outputs[region], username) == [], region
+
