@@ -16,6 +16,14 @@ point followed by a redelivery neither counts twice nor misses a count. Other us
 user's photos are found through the likers mirror (:mod:`chalicelib.repositories.likes`) once the
 photo is ``deleting`` (no new like can land) and removed uncounted, before the photo's counter goes.
 
+With several regions, the global tables' deletes replicate, but each region's *regional* data does
+not: its ``quotas`` windows, its ``jobs`` table's export record and its bucket's export zips (an
+export, or a failover request, may have run there). The last step (``other_regions``) therefore
+queues an :data:`ERASE_REGIONAL` message on every other region's fan-out queue; that region's
+worker runs :func:`sweep_region` (the same idempotent ``quotas`` and ``exports`` steps, in its own
+tables and bucket). What the sweep does not delete expires by itself: see docs/multi-region.md,
+"Erasure in several regions", for each regional table's content and bound.
+
 What is left afterwards refers to no one: the job keeps its status but forgets the username, and
 the reservation keeps only the hash. The user's sign-out cut-off record stays until the last
 access token issued before it expires (one access-token lifetime), since access tokens are
@@ -40,6 +48,8 @@ from chalicelib.secrets import cursor_key
 from chalicelib.settings import get_settings
 
 ERASE_ACCOUNT = "erase_account"
+#: The message asking another region to sweep its regional data of an erased user (:func:`sweep_region`).
+ERASE_REGIONAL = "erase_regional"
 #: A deleted username cannot be signed up again for this long.
 RESERVATION_SECONDS = 30 * 86400
 JOB_TTL_SECONDS = 7 * 86400
@@ -47,7 +57,7 @@ JOB_TTL_SECONDS = 7 * 86400
 ACCESS_TOKEN_SECONDS = 60 * 60
 REQUESTED, RUNNING, DONE = "requested", "running", "done"
 STEPS = ("lock_out", "photos", "likes", "following", "followers", "own_feed", "counters", "registry",
-         "quotas", "exports", "identity")
+         "quotas", "exports", "identity", "other_regions")
 #: The windowed quotas counted per user (``PENDING_UPLOADS`` is not windowed: it counts photos).
 PER_USER_QUOTAS = (quotas.UPLOAD_GRANTS, quotas.FOLLOWS, quotas.LIKES, quotas.EXPORTS)
 #: Items handled per checkpoint inside a paged step.
@@ -86,6 +96,19 @@ def quota_windows(username: str, now: float, limits: dict[str, quotas.Limit]) ->
         start = quotas.window_start(now, limit.window)
         found += [quotas.quota_key(action, username, start), quotas.quota_key(action, username, start - limit.window)]
     return found
+
+
+def regional_sweeps(username: str, this_region: str, serving_regions: tuple[str, ...],
+                    fanout_queue_urls: dict[str, str]) -> list[tuple[str, str, dict]]:
+    """``(region, fan-out queue URL, message)`` asking each *other* serving region to sweep its
+    regional data of ``username`` (none with one region). A region whose queue is not known is a
+    configuration error (``FANOUT_QUEUE_URLS``): raised, so the job retries rather than skips it."""
+    others = [r for r in serving_regions if r != this_region]
+    missing = [r for r in others if not fanout_queue_urls.get(r)]
+    if missing:
+        raise ValueError(f"no fan-out queue URL for {', '.join(missing)} (FANOUT_QUEUE_URLS)")
+    return [(r, fanout_queue_urls[r], {"type": ERASE_REGIONAL, "user": username, "from": this_region})
+            for r in others]
 
 
 # --- the keyed hash ---------------------------------------------------------------------------------
@@ -261,8 +284,26 @@ def _lock_out(username: str) -> bool:
     return True
 
 
+def _other_regions(username: str) -> bool:
+    """Queue the sweep of every other region's regional data (sent again on a redelivery: harmless)."""
+    settings = get_settings()
+    for region, queue_url, body in regional_sweeps(username, settings.region, settings.serving_regions,
+                                                   settings.fanout_queue_urls):
+        aws.client("sqs", region=region).send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+    return True
+
+
+def sweep_region(username: str) -> str:
+    """Delete this region's regional data of an account erased in another region: its quota windows,
+    its export record and export zips. Idempotent (removals of absent items succeed)."""
+    _quotas(username)
+    _exports(username)
+    logger.info("regional data of an erased account swept")
+    return "swept"
+
+
 _STEP_FUNCTIONS = {
     "lock_out": _lock_out, "photos": _photos, "likes": _likes, "following": _following, "followers": _followers,
     "own_feed": _own_feed, "counters": _counters, "registry": _registry, "quotas": _quotas, "exports": _exports,
-    "identity": _identity,
+    "identity": _identity, "other_regions": _other_regions,
 }

@@ -142,3 +142,10 @@ class PrimaryRegionUnavailable(ServiceUnavailable):
     """An identity write (sign-up, confirmation, password change) needs the primary region, which is down."""
 
     code = "primary_region_unavailable"
+
+
+class HomeRegionUnknown(ServiceUnavailable):
+    """A write of a caller whose profile (and so home region) is not in this region's replica yet,
+    even read strongly consistent: it is still replicating from the region that created it."""
+
+    code = "home_region_unknown"

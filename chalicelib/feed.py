@@ -61,7 +61,8 @@ RUNNING, COMPLETE = "running", "done"
 
 def handle_fanout(event: dict, context: Any) -> dict:
     """SQS batch of ``photo_ready`` / ``fanout_continue`` / ``follow_backfill`` / ``unfollow_cleanup``
-    (and the workers' other jobs: ``erase_account``, ``export_account``, ``reconcile_counters``)
+    (and the workers' other jobs: ``erase_account``, ``erase_regional``, ``export_account``,
+    ``reconcile_counters``)
     messages; failures retry per message."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
@@ -85,6 +86,10 @@ def _fanout_record(record) -> None:
         from chalicelib import erasure
 
         erasure.erase(message["job"])
+    elif kind == "erase_regional":  # another region's erasure: this region's regional data of the user
+        from chalicelib import erasure
+
+        erasure.sweep_region(message["user"])
     elif kind == "export_account":  # data export shares it too (chalicelib.export)
         from chalicelib import export
 

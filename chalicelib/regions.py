@@ -7,6 +7,12 @@ the home region's API (same method, path, query, body and ``Authorization``) and
 returned. When the home region is unhealthy or unreachable, the request is accepted locally
 (failover) and the counters it may change are recorded as suspects, which the reconciliation job
 (:mod:`chalicelib.reconcile`) recounts from their edges first. Reads are always served locally.
+A write of a caller with no profile in this region's replica, even read strongly consistent, is
+refused with 503 ``home_region_unknown`` and ``Retry-After`` (:data:`UNKNOWN_HOME_RETRY_AFTER`)
+while another region is healthy: every token comes from a log-in, which leaves a profile in the
+region that served it, so the profile is still replicating from another region (typically under a
+second) and serving the write here could take it away from a healthy home with nothing noted to
+reconcile. When no other region is healthy, the home (wherever it is) is down: failover, as above.
 
 The decision is pure (:func:`decide`, :func:`suspect_counters`); :func:`route` is the one wrapper
 (an ``http`` middleware in ``app.py``) that applies it, so no handler knows about regions. Another
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from chalicelib.errors import HomeRegionUnknown
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 
@@ -37,28 +44,40 @@ FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "x-correlation-id"
 #: Response headers passed back from the home region.
 RETURNED_HEADERS = ("content-type", "cache-control", "retry-after", "location", "x-photoscale-region")
 
-LOCAL, FORWARD, FAILOVER = "local", "forward", "failover"
+#: Seconds a client waits before retrying a write refused because its home is not known here yet
+#: (a global table replicates typically within a second).
+UNKNOWN_HOME_RETRY_AFTER = 1
+
+LOCAL, FORWARD, FAILOVER, UNKNOWN = "local", "forward", "failover", "unknown"
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with a request: serve it ``local``-ly, ``forward`` it to ``region``, or accept it
-    locally because ``region`` (the home) is down (``failover``)."""
+    """What to do with a request: serve it ``local``-ly, ``forward`` it to ``region``, accept it
+    locally because ``region`` (the home) is down (``failover``), or refuse it for now because the
+    caller's home is not known here yet (``unknown``)."""
 
     action: str
     region: str | None = None
 
 
 def decide(method: str, this_region: str, home_region: str | None, already_forwarded: bool,
-           home_url: str | None, home_healthy: Callable[[], bool]) -> Decision:
-    """Where a request is served (pure but for ``home_healthy``, asked only when it matters).
+           home_url: str | None, home_healthy: Callable[[], bool],
+           another_region_healthy: Callable[[], bool] = lambda: True) -> Decision:
+    """Where a request is served (pure but for ``home_healthy`` and ``another_region_healthy``,
+    asked only when they matter).
 
-    - reads, anonymous callers, callers at home, and requests already forwarded: here;
+    - reads, callers at home, and requests already forwarded: here;
+    - a write of a caller whose home is unknown here (``home_region`` None: no profile in this
+      replica even read consistently, so it is still replicating in from another region):
+      ``unknown`` (refused, retried) while another region is healthy; else failover (home down);
     - a write of a user whose home is another region with a known, healthy API: forward there;
     - otherwise (home unhealthy, unreachable, or no URL known for it): accept here (failover).
     """
-    if method.upper() in READ_METHODS or not home_region or home_region == this_region or already_forwarded:
+    if method.upper() in READ_METHODS or home_region == this_region or already_forwarded:
         return Decision(LOCAL)
+    if not home_region:
+        return Decision(UNKNOWN) if another_region_healthy() else Decision(FAILOVER)
     if home_url and home_healthy():
         return Decision(FORWARD, home_region)
     return Decision(FAILOVER, home_region)
@@ -146,8 +165,10 @@ def route(request: Any, serve_here: Callable[[], Any], home_of: Callable[[str], 
           note_suspects: Callable[[list[tuple[str, str]]], None]) -> Any:
     """Serve ``request`` here, forward it to its caller's home region, or accept it here on failover.
 
-    ``serve_here()`` runs the route in this region; ``home_of(username)`` is the caller's home region;
-    ``note_suspects(counters)`` records counters to reconcile. Returns a Chalice ``Response``.
+    ``serve_here()`` runs the route in this region; ``home_of(username)`` is the caller's home region
+    (None only if no profile is here even read consistently); ``note_suspects(counters)`` records
+    counters to reconcile. Returns a Chalice ``Response``; raises :class:`HomeRegionUnknown` (503,
+    ``Retry-After``) for a write whose home is not known here yet.
     """
     settings = get_settings()
     caller = ((request.context or {}).get("authorizer") or {}).get("username")
@@ -156,7 +177,13 @@ def route(request: Any, serve_here: Callable[[], Any], home_of: Callable[[str], 
     home = home_of(caller)
     already = bool(request.headers.get(FORWARDED_HEADER))
     home_url = settings.region_api_urls.get(home or "")
-    decision = decide(request.method, settings.region, home, already, home_url, lambda: region_healthy(home or ""))
+    others = [r for r in settings.serving_regions if r != settings.region]
+    decision = decide(request.method, settings.region, home, already, home_url, lambda: region_healthy(home or ""),
+                      lambda: any(region_healthy(r) for r in others))
+    if decision.action == UNKNOWN:
+        logger.info("home region not known here yet: write refused for a retry", extra={"route": request.path})
+        raise HomeRegionUnknown("Your account is still being set up in this region; try again in a moment.",
+                                retry_after=UNKNOWN_HOME_RETRY_AFTER)
     if decision.action == FORWARD:
         answer = _forward(request, home_url or "", settings.region, settings.forward_timeout)
         if answer is not None:

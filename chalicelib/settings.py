@@ -78,6 +78,9 @@ class Settings:
     region_api_urls: dict[str, str] = field(default_factory=dict)
     #: region -> that region's media bucket (default: this region's ``MEDIA_BUCKET`` only).
     media_buckets: dict[str, str] = field(default_factory=dict)
+    #: region -> that region's fan-out queue URL (default: this region's ``FANOUT_QUEUE_URL`` only):
+    #: an erasure asks each other region to sweep its regional tables and bucket there.
+    fanout_queue_urls: dict[str, str] = field(default_factory=dict)
     #: Timeout of a forwarded request to another region's API, seconds (connect and read each).
     forward_timeout: float = 3.0
     #: How long another region's health (its ``/api/health`` answer) is trusted, seconds.
@@ -260,6 +263,9 @@ def _multi_region(environ, region: str, values: dict[str, object], problems: lis
     buckets = _json_map(environ, "MEDIA_BUCKETS", problems)
     if region and values.get("media_bucket"):
         buckets = {**buckets, region: str(values["media_bucket"])}
+    fanout_queues = _json_map(environ, "FANOUT_QUEUE_URLS", problems)
+    if region and values.get("fanout_queue_url"):
+        fanout_queues = {**fanout_queues, region: str(values["fanout_queue_url"])}
     return {
         "active_regions": active,
         "primary_region": primary,
@@ -268,6 +274,7 @@ def _multi_region(environ, region: str, values: dict[str, object], problems: lis
         "trusted_issuers": issuers,
         "region_api_urls": urls,
         "media_buckets": buckets,
+        "fanout_queue_urls": fanout_queues,
     }
 
 

@@ -28,8 +28,14 @@ def _new_user(username: str, email: str | None) -> User:
 
 def home_region(username: str) -> str | None:
     """The region that takes ``username``'s writes: the one recorded at sign-up (profiles from
-    before regions were recorded: the primary); None while the user has no profile here yet."""
-    found = profiles.get(username.lower())
+    before regions were recorded: the primary); None while the user has no profile here yet.
+
+    A cached profile is trusted (a home never changes after sign-up); a cached *absence* is not: it
+    may predate the replication of a sign-up served by another region, so a miss is read again
+    strongly consistent from the table (bypassing the in-process cache and DAX) before None.
+    """
+    key = username.lower()
+    found = profiles.get(key) or profiles.get_consistent(key)
     if found is None:
         return None
     return found.home_region or get_settings().primary_region

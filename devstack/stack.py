@@ -174,6 +174,7 @@ def region_environment(runtime: RegionRuntime, all_regions: list[RegionRuntime])
         "TRUSTED_ISSUERS": json.dumps({r.issuer: r.outputs["UserPoolClientId"] for r in all_regions}),
         "REGION_API_URLS": json.dumps({r.name: r.api_url for r in all_regions}),
         "MEDIA_BUCKETS": json.dumps({r.name: r.outputs["MediaBucket"] for r in all_regions}),
+        "FANOUT_QUEUE_URLS": json.dumps({r.name: r.outputs["FanoutQueueUrl"] for r in all_regions}),
     }
 
 

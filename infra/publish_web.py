@@ -1,9 +1,15 @@
-"""Publish the built web client (``edge/dist``) to the web bucket behind CloudFront.
+"""Publish the built web client (``edge/dist``) to the web buckets behind CloudFront.
 
 Run after ``make web`` and after the edge stack (``infra/edge.yaml``) is deployed::
 
-    python -m infra.publish_web --stage prod --bucket photoscale-prod-web-... \\
-        --distribution-id E123ABC [--dist edge/dist] [--region eu-west-1] [--dry-run] [--wait]
+    python -m infra.publish_web --stage prod --bucket photoscale-prod-web-...-us-east-1 \\
+        [--bucket photoscale-prod-web-...-eu-west-1] --distribution-id E123ABC \\
+        [--dist edge/dist] [--region us-east-1] [--dry-run] [--wait]
+
+With several regions, name every region's web bucket (``--bucket`` once per region, the primary's
+first): the distribution's web origin group reads the primary's and fails over to the other's, so
+both hold the same build. (Direct uploads rather than S3 replication: CRR copies objects in no
+particular order, so the other bucket could get the new ``index.html`` before the assets it names.)
 
 Rules (:func:`plan_uploads`, pure):
 
@@ -12,6 +18,9 @@ Rules (:func:`plan_uploads`, pure):
   ``public, max-age=31536000, immutable`` - a new build gives them new names;
 - ``index.html`` is ``no-cache`` (browsers and CloudFront revalidate it on every use) and is
   uploaded **last**, so no client ever receives an index naming assets that are not there yet;
+  with several buckets (:func:`plan_publish`), every asset and other file goes into **every**
+  bucket before any bucket's ``index.html``: a page loaded from one bucket's index may fetch its
+  assets through the failover to the other;
 - other files (``favicon.svg``, ``robots.txt``) get a short ``public, max-age=300``;
 - hidden files (``.DS_Store``, ``.gitkeep``) are skipped.
 
@@ -27,7 +36,7 @@ import mimetypes
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
@@ -122,9 +131,26 @@ def collect_files(dist: Path) -> list[str]:
 # --------------------------------------------------------------------------- execution (boto3)
 
 
+def plan_publish(plan: list[Upload], buckets: Sequence[str]) -> list[tuple[str, Upload]]:
+    """``(bucket, upload)`` steps putting ``plan`` into every bucket: first everything but the
+    ``index.html`` files into each bucket in turn, then the ``index.html`` files (root last) into
+    each bucket in turn; within a phase, plan order (pure)."""
+    targets = list(dict.fromkeys(buckets))
+    if not targets:
+        raise ValueError("at least one bucket is needed")
+    indexes = [item for item in plan if item.cache_control == NO_CACHE]
+    others = [item for item in plan if item.cache_control != NO_CACHE]
+    return [(bucket, item) for phase in (others, indexes) for bucket in targets for item in phase]
+
+
 def upload(plan: list[Upload], dist: Path, bucket: str, s3: Any) -> None:
     """Upload in plan order (sequentially: the order is the point)."""
-    for item in plan:
+    publish(plan, dist, [bucket], s3)
+
+
+def publish(plan: list[Upload], dist: Path, buckets: Sequence[str], s3: Any) -> None:
+    """Upload ``plan`` to every bucket in :func:`plan_publish`'s order (sequentially)."""
+    for bucket, item in plan_publish(plan, buckets):
         s3.upload_file(
             str(dist / item.key), bucket, item.key,
             ExtraArgs={"ContentType": item.content_type, "CacheControl": item.cache_control},
@@ -150,7 +176,8 @@ def invalidate(cloudfront: Any, distribution_id: str, caller_reference: str, wai
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.publish_web", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", required=True, choices=["dev", "prod"])
-    parser.add_argument("--bucket", required=True, help="the web bucket (stateful stack output WebBucket)")
+    parser.add_argument("--bucket", required=True, action="append", dest="buckets",
+                        help="a web bucket (stateful stack output WebBucket); once per region, the primary's first")
     parser.add_argument("--distribution-id", required=True, help="edge stack output DistributionId")
     parser.add_argument("--dist", type=Path, default=DEFAULT_DIST, help="built client directory (default edge/dist)")
     parser.add_argument("--region", default=None)
@@ -164,16 +191,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = plan_uploads(collect_files(dist))
     if args.dry_run:
-        for item in plan:
-            print(f"{item.key}\t{item.content_type}\t{item.cache_control}")
+        for bucket, item in plan_publish(plan, args.buckets):
+            print(f"s3://{bucket}/{item.key}\t{item.content_type}\t{item.cache_control}")
         print(f"invalidate {', '.join(INVALIDATION_PATHS)} on {args.distribution_id}")
         return 0
 
     import boto3
 
     session = boto3.session.Session(region_name=args.region)
-    print(f"publishing {len(plan)} files from {dist} to s3://{args.bucket} ({args.stage})", flush=True)
-    upload(plan, dist, args.bucket, session.client("s3"))
+    targets = ", ".join(f"s3://{bucket}" for bucket in dict.fromkeys(args.buckets))
+    print(f"publishing {len(plan)} files from {dist} to {targets} ({args.stage})", flush=True)
+    publish(plan, dist, args.buckets, session.client("s3"))  # botocore follows a bucket into its region
     invalidation_id = invalidate(
         session.client("cloudfront"), args.distribution_id,
         caller_reference=f"photoscale-{args.stage}-web-{time.time_ns()}", wait=args.wait,

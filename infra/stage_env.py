@@ -12,7 +12,7 @@ into the stage's ``environment_variables`` just before deploying that region. Th
 outputs exist in the primary's stack only (docs/multi-region.md): a replica region gets the same pool
 and client ids, and the ARNs of its own replicas. On top come the multi-region variables every region
 reads: ``ACTIVE_REGIONS``, ``PRIMARY_REGION``, ``PRIMARY_USER_POOL_ID``/``_CLIENT_ID``,
-``TRUSTED_ISSUERS``, ``MEDIA_BUCKETS`` and (with routing stacks) ``REGION_API_URLS``.
+``TRUSTED_ISSUERS``, ``MEDIA_BUCKETS``, ``FANOUT_QUEUE_URLS`` and (with routing stacks) ``REGION_API_URLS``.
 """
 from __future__ import annotations
 
@@ -83,6 +83,7 @@ def region_variables(
         "TRUSTED_ISSUERS": json.dumps(trusted_issuers(primary, pool, stateful[primary]["UserPoolIssuer"], client),
                                       sort_keys=True),
         "MEDIA_BUCKETS": json.dumps({r: stateful[r]["MediaBucket"] for r in regions}, sort_keys=True),
+        "FANOUT_QUEUE_URLS": json.dumps({r: stateful[r]["FanoutQueueUrl"] for r in regions}, sort_keys=True),
     })
     if routing and all(r in routing for r in regions):
         variables["REGION_API_URLS"] = json.dumps({r: routing[r]["RegionApiUrl"] for r in regions}, sort_keys=True)

@@ -61,6 +61,17 @@ def _load(username: str) -> User | None:
         return None
 
 
+def get_consistent(username: str) -> User | None:
+    """The profile read straight from this region's table, strongly consistent: no in-process cache,
+    no DAX (whose item cache keeps negative results too). For decisions a cached absence must not
+    make (:func:`chalicelib.users.home_region`); nothing is cached."""
+    model = bound(UserRecord)
+    try:
+        return _user(model.get(username, consistent_read=True))
+    except model.DoesNotExist:
+        return None
+
+
 def update(username: str, display_name: str | None = None, bio: str | None = None) -> User | None:
     """Set the given fields of an existing profile; returns it as written, None if there is none."""
     actions = []

@@ -57,6 +57,7 @@ def regions(client, api_env: dict[str, str], replica_outputs: dict[str, str],
         monkeypatch.setenv("PRIMARY_USER_POOL_CLIENT_ID", api_env["UserPoolClientId"])
         monkeypatch.setenv("TRUSTED_ISSUERS", json.dumps(trusted))
         monkeypatch.setenv("MEDIA_BUCKETS", json.dumps({r: outputs[r]["MediaBucket"] for r in REGIONS}))
+        monkeypatch.setenv("FANOUT_QUEUE_URLS", json.dumps({r: outputs[r]["FanoutQueueUrl"] for r in REGIONS}))
         settings.reset_settings()
         aws.reset()
         cache.reset()
@@ -367,6 +368,104 @@ def test_the_home_regions_health_is_asked_once_for_several_writes(client, region
     assert len(home_region.writes()) == 3
 
 
+class NegativeItemCache:
+    """DAX's item cache as it treats absences, standing in for the table reader: a GetItem that
+    found nothing is answered "nothing" again (DAX keeps negative results up to its record TTL,
+    and a replicated write never passes through it); everything else goes to DynamoDB."""
+
+    _request_signer = None  # PynamoDB checks it before reusing a client
+
+    def __init__(self, dynamodb: Any, absent: set[str]) -> None:
+        self.dynamodb, self.absent = dynamodb, absent
+
+    @property
+    def meta(self) -> Any:
+        return self.dynamodb.meta
+
+    def _make_api_call(self, operation: str, params: dict) -> dict:
+        key = json.dumps([params.get("TableName"), params.get("Key")], sort_keys=True)
+        cacheable = operation == "GetItem" and not params.get("ConsistentRead")
+        if cacheable and key in self.absent:
+            return {}
+        answer = self.dynamodb._make_api_call(operation, params)
+        if cacheable and "Item" not in answer:
+            self.absent.add(key)
+        return answer
+
+
+@pytest.fixture
+def stale_absences(regions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every region's table reader caches absent items like DAX (one negative cache per region)."""
+    absent: dict[str, set[str]] = {}
+
+    def reader() -> NegativeItemCache:
+        region = settings.get_settings().region
+        return NegativeItemCache(aws.client("dynamodb"), absent.setdefault(region, set()))
+
+    monkeypatch.setattr(aws, "table_reader", reader)
+    aws.reset()
+
+
+@pytest.fixture
+def replica_home(regions, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHomeRegion]:
+    """The replica region's API replaced by :class:`FakeHomeRegion` in ``REGION_API_URLS``."""
+    fake = FakeHomeRegion()
+    monkeypatch.setenv("REGION_API_URLS", json.dumps({REPLICA: fake.url}))
+    settings.reset_settings()
+    region_module.forget_health()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+    region_module.forget_health()
+
+
+def signed_up_in_the_replica(client, regions, replica_outputs) -> tuple[str, str]:
+    """A user who signed up and logged in through the replica region (their home); nothing replicated."""
+    regions(REPLICA)
+    username, _ = member(client, log_in=False)
+    replicate_user({REPLICA: replica_outputs}, username)
+    login = call(client, "POST", "/auth/login", {"username": username, "password": PASSWORD})
+    assert login.status_code == 200, login.body
+    return username, body_of(login)["access_token"]
+
+
+def test_a_write_after_a_cached_absence_of_the_profile_is_still_forwarded_to_the_home_region(
+        client, regions, replica_outputs, stale_absences, replica_home):
+    # Given a user at home in the replica region, whose profile the primary region read (and its
+    # cache tier remembered as absent) before the sign-up replicated
+    username, token = signed_up_in_the_replica(client, regions, replica_outputs)
+    regions(PRIMARY)
+    assert call(client, "GET", f"/users/{username}").status_code == 404
+    replicate_all(replica_outputs)
+    assert call(client, "GET", f"/users/{username}").status_code == 404  # the cached absence is stale
+    # When the user writes through the primary region
+    response = call(client, "PATCH", "/me", {"bio": "written at home"}, token=token)
+    # Then the write is forwarded to the home region, not served here
+    assert (response.status_code, body_of(response)) == (201, {"served_by": "home"}), response.body
+    [forwarded] = replica_home.writes()
+    assert (forwarded["method"], forwarded["path"]) == ("PATCH", "/me")
+    assert forwarded["headers"][region_module.FORWARDED_HEADER.lower()] == PRIMARY
+
+
+def test_a_write_before_the_profile_replicated_answers_503_home_region_unknown_and_its_retry_is_forwarded(
+        client, regions, replica_outputs, replica_home):
+    # Given a user at home in the replica region whose profile has not replicated to the primary yet
+    username, token = signed_up_in_the_replica(client, regions, replica_outputs)
+    regions(PRIMARY)
+    # When they follow someone through the primary region
+    refused = call(client, "PUT", f"/users/{username}/follow", token=token)
+    # Then nothing is done and the client is told to retry shortly
+    assert refused.status_code == 503, refused.body
+    assert body_of(refused)["error"]["code"] == "home_region_unknown"
+    assert int(refused.headers["Retry-After"]) == region_module.UNKNOWN_HOME_RETRY_AFTER
+    assert replica_home.writes() == []
+    # And once the profile has replicated, the retry is forwarded to the home region
+    replicate_all(replica_outputs)
+    retried = call(client, "PATCH", "/me", {"bio": "retried"}, token=token)
+    assert (retried.status_code, body_of(retried)) == (201, {"served_by": "home"}), retried.body
+    assert len(replica_home.writes()) == 1
+
+
 # --- reconciliation ---------------------------------------------------------------------------------
 
 def follow_in_both_regions(client, regions, replica_outputs) -> tuple[str, str]:
@@ -658,3 +757,62 @@ def test_only_the_primary_raises_a_shard_count_or_adds_to_the_celebrity_registry
     regions(REPLICA)
     assert counters.shard_count(counters.FOLLOWERS, star, fresh=True) == 8
     assert star in celebrities.celebrities()
+
+
+# --- erasure in several regions ---------------------------------------------------------------------
+
+def take_messages(region: str, queue_url: str, kind: str) -> list[dict]:
+    """Receive (and delete) every message on ``region``'s queue; the bodies of type ``kind``."""
+    sqs = boto3.client("sqs", region_name=region)
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [body for body in bodies if body["type"] == kind]
+
+
+def regional_mentions(region: str, outputs: dict[str, str], username: str) -> list[str]:
+    """Items of ``region``'s regional tables and objects of its media bucket that name ``username``."""
+    dynamodb, s3 = boto3.client("dynamodb", region_name=region), boto3.client("s3", region_name=region)
+    found = [f"{table}: {item}" for table in ("QuotasTable", "JobsTable", "IdempotencyTable")
+             for item in dynamodb.scan(TableName=outputs[table], ConsistentRead=True)["Items"]
+             if username in json.dumps(item)]
+    objects = s3.list_objects_v2(Bucket=outputs["MediaBucket"]).get("Contents", [])
+    return found + [f"s3://{outputs['MediaBucket']}/{o['Key']}" for o in objects if username in o["Key"]]
+
+
+def test_an_erasure_sweeps_the_other_regions_quotas_and_exports_through_that_regions_queue(
+        client, regions, api_env, replica_outputs):
+    from tests.functional.test_feed import run_worker
+
+    outputs = {PRIMARY: api_env, REPLICA: replica_outputs}
+    # Given a user at home in the primary who, served by the replica region during a failover (no
+    # home API known), followed someone and exported their data there
+    username, token = member(client)
+    target, _ = member(client, log_in=False)
+    replicate_user({REPLICA: replica_outputs}, username)
+    replicate_all(replica_outputs)
+    regions(REPLICA)
+    assert call(client, "PUT", f"/users/{target}/follow", token=token).status_code == 204
+    assert call(client, "POST", "/me/export", token=token).status_code == 202
+    run_worker(client, *take_messages(REPLICA, replica_outputs["FanoutQueueUrl"], "export_account"))
+    held = regional_mentions(REPLICA, replica_outputs, username)
+    assert any(m.startswith("QuotasTable") for m in held) and any("exports/" in m for m in held), held
+    replicate_all(replica_outputs)
+    # When the account is erased in its home region
+    regions(PRIMARY)
+    assert call(client, "DELETE", "/me", {"password": PASSWORD}, token=token).status_code == 202
+    run_worker(client, *take_messages(PRIMARY, api_env["FanoutQueueUrl"], "erase_account"))
+    # Then the replica region's regional data is still there, and one sweep of it is queued there
+    assert regional_mentions(REPLICA, replica_outputs, username) == held
+    [sweep] = take_messages(REPLICA, replica_outputs["FanoutQueueUrl"], "erase_regional")
+    assert sweep == {"type": "erase_regional", "user": username, "from": PRIMARY}
+    # And when the replica region's worker runs it (twice: a redelivery is harmless)
+    regions(REPLICA)
+    run_worker(client, sweep)
+    run_worker(client, sweep)
+    # Then neither region's regional tables nor bucket name the user any more
+    for region in REGIONS:
+        assert regional_mentions(region, outputs[region], username) == [], region
+

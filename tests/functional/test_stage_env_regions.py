@@ -29,6 +29,7 @@ def _stateful(region: str, *, primary: bool) -> dict[str, str]:
         "MediaBucket": f"photoscale-prod-media-{ACCOUNT}-{region}",
         "UploadsQueueUrl": f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/photoscale-prod-uploads",
         "UploadsQueueName": "photoscale-prod-uploads",
+        "FanoutQueueUrl": f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/photoscale-prod-fanout",
     }
     if primary:  # the global resources' outputs: primary stack only (infra/stateful.yaml)
         outputs.update({
@@ -85,6 +86,9 @@ def test_each_region_gets_its_own_queues_and_bucket_and_the_primarys_identity(st
         assert json.loads(env[region]["MEDIA_BUCKETS"]) == {
             r: f"photoscale-prod-media-{ACCOUNT}-{r}" for r in (PRIMARY, REPLICA)}
         assert json.loads(env[region]["REGION_API_URLS"])[REPLICA].endswith(f".{REPLICA}.amazonaws.com")
+        # (each region's fan-out queue: an erasure asks the other region to sweep its regional data)
+        assert json.loads(env[region]["FANOUT_QUEUE_URLS"]) == {
+            r: f"https://sqs.{r}.amazonaws.com/{ACCOUNT}/photoscale-prod-fanout" for r in (PRIMARY, REPLICA)}
         assert env[region]["CDN_DISTRIBUTION_ID"] == "E123"
 
 

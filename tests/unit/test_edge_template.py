@@ -14,7 +14,8 @@ import pytest
 
 from devstack.edge_server import headers_from_policy
 from infra.cfn import INFRA_DIR, load_template
-from infra.publish_web import IMMUTABLE, NO_CACHE, SHORT, Upload, invalidate, plan_uploads, upload
+from infra.publish_web import (IMMUTABLE, NO_CACHE, SHORT, Upload, invalidate, plan_publish, plan_uploads,
+                               publish, upload)
 
 EDGE_TEMPLATE = INFRA_DIR / "edge.yaml"
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
@@ -122,17 +123,17 @@ def test_media_and_default_behaviours_go_to_their_buckets_through_origin_access_
     # Given the behaviours and origins
     by_path = behaviours(dist_config)
     origins = origins_of(dist_config)
-    # Then /media/* reads the media bucket (in one region; the origin group with two), the default and
+    # Then (in one region; the origin groups with two) /media/* reads the media bucket, the default and
     # /index.html the web bucket
     assert by_path["/media/*"]["TargetOriginId"]["Fn::If"][2] == "media"
-    assert by_path["/*"]["TargetOriginId"] == "web"
-    assert by_path["/index.html"]["TargetOriginId"] == "web"
+    assert by_path["/*"]["TargetOriginId"]["Fn::If"][2] == "web"
+    assert by_path["/index.html"]["TargetOriginId"]["Fn::If"][2] == "web"
     assert origins["media"]["DomainName"] == {"Fn::Sub": "${MediaBucketName}.s3.${AWS::Region}.amazonaws.com"}
     assert origins["web"]["DomainName"] == {"Fn::Sub": "${WebBucketName}.s3.${AWS::Region}.amazonaws.com"}
     # And both bucket origins are signed by the SigV4 S3 origin access control (no legacy OAI)
     oac = template["Resources"]["S3OriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
     assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"], oac["SigningProtocol"]) == ("s3", "always", "sigv4")
-    for origin_id in ("media", "media-failover", "web"):
+    for origin_id in ("media", "media-failover", "web", "web-failover"):
         assert origins[origin_id]["OriginAccessControlId"] == {"Fn::GetAtt": ["S3OriginAccessControl", "Id"]}
         assert origins[origin_id]["S3OriginConfig"] == {"OriginAccessIdentity": ""}
         assert "OriginPath" not in origins[origin_id]  # /media/x.jpg -> key media/x.jpg
@@ -355,11 +356,12 @@ def test_media_fails_over_to_the_other_regions_bucket_on_errors_only_with_two_re
     # Given the distribution's origin group for /media/*
     condition, groups, otherwise = dist_config["OriginGroups"]["Fn::If"]
     assert (condition, otherwise) == ("HasMediaFailover", {"Ref": "AWS::NoValue"})
-    (group,) = groups["Items"]
+    assert groups["Quantity"] == len(groups["Items"]) == 2
+    (group,) = [g for g in groups["Items"] if g["Id"] == "media-group"]
     # Then it tries the primary region's bucket, then the other region's replica, on 403/404/5xx
     assert [m["OriginId"] for m in group["Members"]["Items"]] == ["media", "media-failover"]
     assert group["FailoverCriteria"]["StatusCodes"]["Items"] == [403, 404, 500, 502, 503, 504]
-    assert group["FailoverCriteria"]["StatusCodes"]["Quantity"] == 6 and groups["Quantity"] == 1
+    assert group["FailoverCriteria"]["StatusCodes"]["Quantity"] == 6
     # And the /media/* behaviour targets the group only when there is a second bucket, GET/HEAD only
     media = behaviours(dist_config)["/media/*"]
     assert media["TargetOriginId"] == {"Fn::If": ["HasMediaFailover", "media-group", "media"]}
@@ -368,6 +370,66 @@ def test_media_fails_over_to_the_other_regions_bucket_on_errors_only_with_two_re
     failover = origins_of(dist_config)["media-failover"]
     assert failover["DomainName"] == {"Fn::Sub": "${FailoverMediaBucketName}.s3.${FailoverRegion}.amazonaws.com"}
     assert failover["OriginAccessControlId"] == {"Fn::GetAtt": ["S3OriginAccessControl", "Id"]}
+
+
+def test_the_web_client_fails_over_to_the_other_regions_web_bucket_on_errors_only_with_two_regions(
+    dist_config: dict[str, Any]
+) -> None:
+    # Given the distribution's origin groups (present only with a second region)
+    condition, groups, _ = dist_config["OriginGroups"]["Fn::If"]
+    assert condition == "HasMediaFailover"
+    (group,) = [g for g in groups["Items"] if g["Id"] == "web-group"]
+    # Then the web client is read from the primary region's web bucket, then the other region's, on
+    # 403/404/5xx (the same criteria as the media)
+    assert [m["OriginId"] for m in group["Members"]["Items"]] == ["web", "web-failover"]
+    assert group["Members"]["Quantity"] == 2
+    assert group["FailoverCriteria"]["StatusCodes"] == {"Quantity": 6, "Items": [403, 404, 500, 502, 503, 504]}
+    # And the default behaviour (assets, deep links) and /index.html target it with two regions, GET/HEAD only
+    for path in ("/*", "/index.html"):
+        behaviour = behaviours(dist_config)[path]
+        assert behaviour["TargetOriginId"] == {"Fn::If": ["HasMediaFailover", "web-group", "web"]}, path
+        assert behaviour["AllowedMethods"] == ["GET", "HEAD"], path
+    # And the failover origin is the other region's web bucket in its own region, signed by the same OAC
+    failover = origins_of(dist_config)["web-failover"]
+    assert failover["DomainName"] == {"Fn::Sub": "${FailoverWebBucketName}.s3.${FailoverRegion}.amazonaws.com"}
+    assert failover["OriginAccessControlId"] == {"Fn::GetAtt": ["S3OriginAccessControl", "Id"]}
+    assert [o["Fn::If"][0] for o in dist_config["Origins"] if "Fn::If" in o] == ["HasMediaFailover"] * 2
+
+
+def test_a_second_region_comes_with_both_its_buckets_and_its_region(template: dict[str, Any]) -> None:
+    # Given the rules on the failover parameters
+    rules = template["Rules"]
+    set_ = lambda name: {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]}  # noqa: E731
+    # Then either failover bucket needs the region, and the region needs both buckets (so the one
+    # condition, HasMediaFailover, stands for "a second region" in both origin groups)
+    assert rules["FailoverBucketNeedsItsRegion"]["RuleCondition"] == set_("FailoverMediaBucketName")
+    assert rules["FailoverWebBucketNeedsItsRegion"]["RuleCondition"] == set_("FailoverWebBucketName")
+    for name in ("FailoverBucketNeedsItsRegion", "FailoverWebBucketNeedsItsRegion"):
+        assert [a["Assert"] for a in rules[name]["Assertions"]] == [set_("FailoverRegion")], name
+    together = rules["FailoverBucketsComeTogether"]
+    assert together["RuleCondition"] == set_("FailoverRegion")
+    assert [a["Assert"] for a in together["Assertions"]] == [
+        {"Fn::And": [set_("FailoverMediaBucketName"), set_("FailoverWebBucketName")]}]
+    assert template["Conditions"]["HasMediaFailover"] == set_("FailoverMediaBucketName")
+
+
+def test_the_failover_web_buckets_policy_is_the_edge_web_policy_for_its_own_bucket() -> None:
+    # Given the web bucket policy of the edge (primary's bucket) and of media-access.yaml (the other's)
+    edge = load_template(EDGE_TEMPLATE)["Resources"]["WebBucketPolicy"]["Properties"]
+    replica = load_template(INFRA_DIR / "media-access.yaml")["Resources"]["WebBucketPolicy"]["Properties"]
+    bucket = "photoscale-${Stage}-web-${AWS::AccountId}-${AWS::Region}"
+    assert replica["Bucket"] == {"Fn::Sub": bucket}
+    # Then, bucket and distribution names aside, they grant and deny exactly the same
+    text = json.dumps(replica["PolicyDocument"]).replace(bucket, "${WebBucketName}").replace(
+        "${DistributionId}", "${Distribution}")
+    assert json.loads(text) == edge["PolicyDocument"]
+
+
+def test_media_access_template_passes_cfn_lint_without_errors_or_warnings() -> None:
+    result = subprocess.run([str(CFN_LINT), str(INFRA_DIR / "media-access.yaml")], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
 
 
 def test_uploads_may_go_to_either_regions_bucket_with_two_regions(template: dict[str, Any]) -> None:
@@ -544,3 +606,41 @@ def test_publish_uploads_in_plan_order_then_invalidates_only_index_html(tmp_path
     assert invalidation_id == "I123"
     assert cloudfront.batches == [{"DistributionId": "E1", "Paths": {"Quantity": 1, "Items": ["/index.html"]},
                                    "CallerReference": "ref-1"}]
+
+
+def test_publishing_to_two_buckets_puts_every_asset_in_both_before_either_index() -> None:
+    # Given a build and the primary's and the other region's web buckets
+    plan = plan_uploads(DIST_FILES)
+    # When the publish steps are planned
+    steps = plan_publish(plan, ["web-us", "web-eu", "web-us"])
+    # Then each bucket gets the whole plan exactly once (a repeated bucket is one target)
+    for bucket in ("web-us", "web-eu"):
+        assert sorted(item.key for b, item in steps if b == bucket) == sorted(item.key for item in plan)
+    assert len(steps) == 2 * len(plan)
+    # And every non-index file is in both buckets before any index.html is put anywhere
+    first_index = next(i for i, (_, item) in enumerate(steps) if item.cache_control == NO_CACHE)
+    assert all(item.cache_control != NO_CACHE for _, item in steps[:first_index])
+    assert all(item.cache_control == NO_CACHE for _, item in steps[first_index:])
+    # And in each bucket the root index.html is the last object put
+    for bucket in ("web-us", "web-eu"):
+        assert [item.key for b, item in steps if b == bucket][-1] == "index.html"
+    # And the plan's own order holds within each bucket's phase
+    assert [item for b, item in steps if b == "web-eu"] == (
+        [i for i in plan if i.cache_control != NO_CACHE] + [i for i in plan if i.cache_control == NO_CACHE])
+
+
+def test_publishing_needs_a_bucket() -> None:
+    with pytest.raises(ValueError):
+        plan_publish(plan_uploads(["index.html"]), [])
+
+
+def test_publish_uploads_to_every_bucket_in_the_planned_order(tmp_path: Path) -> None:
+    # Given a plan, two buckets and a fake S3 client
+    plan = plan_uploads(["index.html", "app.3f9c1a2b.js"])
+    s3 = FakeS3()
+    # When published
+    publish(plan, tmp_path, ["web-us", "web-eu"], s3)
+    # Then the asset went into both buckets, then the index into both, with their headers
+    assert [(c[1], c[2], c[3]["CacheControl"]) for c in s3.calls] == [
+        ("web-us", "app.3f9c1a2b.js", IMMUTABLE), ("web-eu", "app.3f9c1a2b.js", IMMUTABLE),
+        ("web-us", "index.html", NO_CACHE), ("web-eu", "index.html", NO_CACHE)]

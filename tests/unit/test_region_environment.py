@@ -8,7 +8,8 @@ from devstack.stack import RegionPorts, RegionRuntime, StackConfig, region_envir
 
 def runtime(name: str, port: int) -> RegionRuntime:
     return RegionRuntime(name, "127.0.0.1", RegionPorts(port, port + 1, port + 2), outputs={
-        "UserPoolId": f"{name}_pool", "UserPoolClientId": f"{name}-client", "MediaBucket": f"media-{name}"})
+        "UserPoolId": f"{name}_pool", "UserPoolClientId": f"{name}-client", "MediaBucket": f"media-{name}",
+        "FanoutQueueUrl": f"http://127.0.0.1:4566/123456789012/fanout-{name}"})
 
 
 def test_each_region_gets_its_own_region_and_the_primarys_pool_for_identity_writes():
@@ -26,11 +27,13 @@ def test_every_regions_pool_is_a_trusted_issuer_with_its_own_app_client():
                        "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_pool": "eu-west-1-client"}
 
 
-def test_api_urls_and_media_buckets_are_named_per_region():
+def test_api_urls_media_buckets_and_fanout_queues_are_named_per_region():
     us, eu = runtime("us-east-1", 8001), runtime("eu-west-1", 8011)
     env = region_environment(us, [us, eu])
     assert json.loads(env["REGION_API_URLS"]) == {"us-east-1": "http://127.0.0.1:8001", "eu-west-1": "http://127.0.0.1:8011"}
     assert json.loads(env["MEDIA_BUCKETS"]) == {"us-east-1": "media-us-east-1", "eu-west-1": "media-eu-west-1"}
+    assert json.loads(env["FANOUT_QUEUE_URLS"]) == {"us-east-1": "http://127.0.0.1:4566/123456789012/fanout-us-east-1",
+                                                    "eu-west-1": "http://127.0.0.1:4566/123456789012/fanout-eu-west-1"}
 
 
 def test_two_regions_by_default_and_one_when_photoscale_regions_names_one(monkeypatch):

@@ -174,6 +174,7 @@ def test_the_contract_variables_are_parsed_into_typed_maps():
         TRUSTED_ISSUERS=json.dumps(issuers),
         REGION_API_URLS='{"us-east-1": "http://127.0.0.1:8001/", "eu-west-1": "http://127.0.0.1:8011"}',
         MEDIA_BUCKETS='{"us-east-1": "media-us", "eu-west-1": "media-eu"}',
+        FANOUT_QUEUE_URLS='{"us-east-1": "https://sqs.us-east-1.amazonaws.com/1/fanout"}', FANOUT_QUEUE_URL="q-eu",
     )
     # When loading
     settings = load_settings(env)
@@ -184,6 +185,9 @@ def test_the_contract_variables_are_parsed_into_typed_maps():
     assert settings.media_bucket_of("us-east-1") == "media-us"
     assert settings.media_bucket_of(None) == "media-eu"
     assert settings.media_bucket_of("ap-south-1") == "media-eu"
+    # And each region's fan-out queue is known, this region's from its own FANOUT_QUEUE_URL
+    assert settings.fanout_queue_urls == {"us-east-1": "https://sqs.us-east-1.amazonaws.com/1/fanout",
+                                          "eu-west-1": "q-eu"}
 
 
 @pytest.mark.parametrize("name, value", [
@@ -192,6 +196,7 @@ def test_the_contract_variables_are_parsed_into_typed_maps():
     ("TRUSTED_ISSUERS", '{"not-a-url": "client"}'),
     ("REGION_API_URLS", '{"us-east-1": 8001}'),
     ("MEDIA_BUCKETS", '{"us-east-1": ""}'),
+    ("FANOUT_QUEUE_URLS", '{"us-east-1": 1}'),
     ("PRIMARY_REGION", "ap-south-1"),
     ("ACTIVE_REGIONS", "us-east-1,us-west-2"),
 ])
