@@ -170,6 +170,26 @@ def _token_set(result: dict) -> TokenSet:
     )
 
 
+@dataclass(frozen=True)
+class Account:
+    """What this region's pool knows of an identity that :mod:`chalicelib.users` needs."""
+
+    email: str | None
+    created_at: float  # epoch seconds (Cognito's UserCreateDate)
+
+
+def account(username: str) -> Account | None:
+    """The identity in this region's pool (``AdminGetUser``; a replica answers reads); None if absent."""
+    try:
+        found = _idp().admin_get_user(UserPoolId=get_settings().user_pool_id, Username=username)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "UserNotFoundException":
+            return None
+        raise
+    attributes = {a["Name"]: a["Value"] for a in found.get("UserAttributes", [])}
+    return Account(email=attributes.get("email"), created_at=found["UserCreateDate"].timestamp())
+
+
 def disable_user(username: str) -> None:
     """No new sign-in or refresh for the user (``AdminDisableUser`` on the primary pool); an absent user is fine."""
     pool_id = get_settings().primary_user_pool_id

@@ -1,7 +1,8 @@
 """Accounts and profiles: sign-up ties a Cognito identity to a profile row."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
 from chalicelib import identity, quotas
@@ -10,7 +11,7 @@ from chalicelib.repositories import counters
 from chalicelib.repositories import users as profiles
 from chalicelib.repositories.counters import FOLLOWERS, FOLLOWING, PHOTOS
 from chalicelib.repositories.users import User
-from chalicelib.observability import metrics
+from chalicelib.observability import logger, metrics
 from chalicelib.settings import get_settings
 
 __all__ = ["FOLLOWERS", "FOLLOWING", "PHOTOS", "User"]
@@ -58,9 +59,27 @@ def sign_up(username: str, email: str, password: str, client_ip: str) -> dict:
     return {"username": username, "confirmed": confirmed}
 
 
-def ensure_profile(username: str, email: str | None = None) -> None:
-    """Create a missing profile (heals a sign-up whose profile write failed after Cognito's)."""
-    profiles.create(_new_user(username, email))
+#: With several regions, a missing profile is healed at log-in only for an identity older than this:
+#: a younger one's profile may still be replicating from the region that signed her up, and a profile
+#: written here would replace it (last writer wins) with this region as her home and no email.
+#: Global tables replicate in about a second; this leaves a wide margin.
+PROFILE_HEAL_AFTER_SECONDS = 120
+
+
+def ensure_profile(username: str, now: Callable[[], float] = time.time) -> None:
+    """Heal a sign-up whose profile write failed after Cognito's: create the missing profile, with
+    the identity's email, once no replication can still bring the original (see
+    :data:`PROFILE_HEAL_AFTER_SECONDS`). The check reads the table itself (no cached absence)."""
+    if profiles.get_consistent(username.lower()) is not None:
+        return
+    account = identity.account(username)
+    if account is None:
+        return
+    age = now() - account.created_at
+    if len(get_settings().serving_regions) > 1 and age < PROFILE_HEAL_AFTER_SECONDS:
+        logger.info("profile not healed yet: it may still be replicating", extra={"identity_age_s": round(age, 1)})
+        return
+    profiles.create(_new_user(username.lower(), account.email))
 
 
 def get_record(username: str, fresh: bool = False) -> User:

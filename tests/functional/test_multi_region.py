@@ -285,6 +285,48 @@ def test_sign_up_records_the_serving_region_as_home(client, regions):
     assert users.home_region(username) == REPLICA
 
 
+def profile_item(outputs: dict[str, str], region: str, username: str) -> dict | None:
+    return boto3.client("dynamodb", region_name=region).get_item(
+        TableName=outputs["UsersTable"], Key={"username": {"S": username}}, ConsistentRead=True).get("Item")
+
+
+def test_a_log_in_through_the_other_region_before_the_profile_replicated_writes_no_second_profile(
+        client, regions, api_env, replica_outputs):
+    # Given a user who signed up through the replica region (her home), her profile not replicated yet
+    regions(REPLICA)
+    username, _ = member(client, log_in=False)
+    # When she logs in through the primary region at once
+    regions(PRIMARY)
+    login = call(client, "POST", "/auth/login", {"username": username, "password": PASSWORD})
+    # Then she is signed in, and the primary wrote no profile of its own (last writer wins would
+    # otherwise replace hers, with the wrong home and no email)
+    assert login.status_code == 200, login.body
+    assert profile_item(api_env, PRIMARY, username) is None
+    # And once replicated, both regions hold the original: at home in the replica, with her email
+    replicate_all(replica_outputs)
+    for outputs, region in ((api_env, PRIMARY), (replica_outputs, REPLICA)):
+        item = profile_item(outputs, region, username)
+        assert (item["home_region"]["S"], item["email"]["S"]) == (REPLICA, f"{username}@example.com")
+
+
+def test_a_log_in_heals_a_profile_lost_at_sign_up_once_no_replication_can_bring_it(
+        client, regions, api_env, monkeypatch):
+    # Given a user whose profile write failed after Cognito's (the profile is missing everywhere),
+    # old enough that no replication is still on its way
+    from chalicelib import users
+
+    username, _ = member(client, log_in=False)
+    boto3.client("dynamodb", region_name=PRIMARY).delete_item(TableName=api_env["UsersTable"],
+                                                              Key={"username": {"S": username}})
+    monkeypatch.setattr(users, "PROFILE_HEAL_AFTER_SECONDS", 0)
+    # When she logs in
+    login = call(client, "POST", "/auth/login", {"username": username, "password": PASSWORD})
+    # Then her profile is back, with the email of her identity and this region as home
+    assert login.status_code == 200, login.body
+    item = profile_item(api_env, PRIMARY, username)
+    assert (item["home_region"]["S"], item["email"]["S"]) == (PRIMARY, f"{username}@example.com")
+
+
 def test_a_write_away_from_home_is_forwarded_with_its_method_path_body_and_credentials(
         client, regions, replica_outputs, home_region):
     # Given a user at home in the (healthy) primary region, served by the replica region
