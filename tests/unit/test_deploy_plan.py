@@ -122,7 +122,7 @@ def test_rewriting_a_regions_environment_keeps_the_recorded_cache_tier(aws_crede
     region = REGIONS[0]
     env = env_file(tmp_path, "prod", region)
     env.write_text(json.dumps({**json.loads(env.read_text()), "cache_tier": dax_outputs(region)}))
-    stateful = {"UsersTable": "photoscale-prod-users", "MediaBucket": "media", "UserPoolId": "pool",
+    stateful = {"UsersTable": "photoscale-prod-users", "MediaBucket": "media", "FanoutQueueUrl": "https://sqs.example/fanout", "UserPoolId": "pool",
                 "UserPoolClientId": "client", "UserPoolIssuer": "https://issuer", "CursorSecretArn":
                 f"arn:aws:secretsmanager:{region}:123456789012:secret:cursor"}
     with mock_aws():
