@@ -250,17 +250,22 @@ class FakeHomeRegion:
         return [r for r in self.requests if r["path"] != "/health"]
 
 
-@pytest.fixture
-def home_region(regions, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHomeRegion]:
-    """The primary region's API replaced by :class:`FakeHomeRegion` in ``REGION_API_URLS``."""
+def fake_home_in(region: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHomeRegion]:
+    """``region``'s API replaced by :class:`FakeHomeRegion` in ``REGION_API_URLS`` (for a fixture)."""
     fake = FakeHomeRegion()
-    monkeypatch.setenv("REGION_API_URLS", json.dumps({PRIMARY: fake.url}))
+    monkeypatch.setenv("REGION_API_URLS", json.dumps({region: fake.url}))
     settings.reset_settings()
     region_module.forget_health()
     yield fake
     fake.server.shutdown()
     fake.server.server_close()
     region_module.forget_health()
+
+
+@pytest.fixture
+def home_region(regions, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHomeRegion]:
+    """The primary region's API replaced by :class:`FakeHomeRegion`."""
+    yield from fake_home_in(PRIMARY, monkeypatch)
 
 
 def at_home_in_primary(client, regions, replica_outputs) -> tuple[str, str]:
@@ -450,15 +455,8 @@ def stale_absences(regions, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def replica_home(regions, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHomeRegion]:
-    """The replica region's API replaced by :class:`FakeHomeRegion` in ``REGION_API_URLS``."""
-    fake = FakeHomeRegion()
-    monkeypatch.setenv("REGION_API_URLS", json.dumps({REPLICA: fake.url}))
-    settings.reset_settings()
-    region_module.forget_health()
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
-    region_module.forget_health()
+    """The replica region's API replaced by :class:`FakeHomeRegion`."""
+    yield from fake_home_in(REPLICA, monkeypatch)
 
 
 def signed_up_in_the_replica(client, regions, replica_outputs) -> tuple[str, str]:

@@ -114,14 +114,16 @@ def test_drop_where_drops_every_matching_key_of_the_kind(clock):
     assert cache.peek("profile", ("ann", 20)) == "kept"
 
 
-def test_a_load_overlapping_an_own_write_is_returned_but_not_stored(clock):
+@pytest.mark.parametrize("read", ["get", "refresh"])
+def test_a_load_overlapping_an_own_write_is_returned_but_not_stored(clock, read):
+    # A read-through get and a fresh read (refresh) alike
     cache = ReadCache({"profile": 30.0}, clock=clock)
 
     def load_then_write_meanwhile():
         cache.drop("profile", "ann")  # this container's write lands while the read is in flight
         return "read before the write"
 
-    assert cache.get("profile", "ann", load_then_write_meanwhile) == "read before the write"
+    assert getattr(cache, read)("profile", "ann", load_then_write_meanwhile) == "read before the write"
     assert cache.peek("profile", "ann") is None
 
 
@@ -201,14 +203,3 @@ def test_a_bypassed_or_refreshed_read_loads_again_and_stores_the_fresh_value(clo
     assert cache.get_many("counter", ["a", "b"], totals, fresh=True) == {"a": 2, "b": 2}
     assert cache.get_many("counter", ["a", "b"], totals) == {"a": 2, "b": 2}
     assert batches == [["a"], ["a", "b"]]
-
-
-def test_a_refresh_overlapping_an_invalidation_is_answered_but_not_stored(clock):
-    cache = ReadCache({"profile": 60.0}, clock=clock)
-
-    def load_while_written():
-        cache.drop("profile", "ann")  # this container's write lands while the read is in flight
-        return "old"
-
-    assert cache.refresh("profile", "ann", load_while_written) == "old"
-    assert cache.peek("profile", "ann") is None

@@ -413,18 +413,6 @@ def test_a_second_region_comes_with_both_its_buckets_and_its_region(template: di
     assert template["Conditions"]["HasMediaFailover"] == set_("FailoverMediaBucketName")
 
 
-def test_the_failover_web_buckets_policy_is_the_edge_web_policy_for_its_own_bucket() -> None:
-    # Given the web bucket policy of the edge (primary's bucket) and of media-access.yaml (the other's)
-    edge = load_template(EDGE_TEMPLATE)["Resources"]["WebBucketPolicy"]["Properties"]
-    replica = load_template(INFRA_DIR / "media-access.yaml")["Resources"]["WebBucketPolicy"]["Properties"]
-    bucket = "photoscale-${Stage}-web-${AWS::AccountId}-${AWS::Region}"
-    assert replica["Bucket"] == {"Fn::Sub": bucket}
-    # Then, bucket and distribution names aside, they grant and deny exactly the same
-    text = json.dumps(replica["PolicyDocument"]).replace(bucket, "${WebBucketName}").replace(
-        "${DistributionId}", "${Distribution}")
-    assert json.loads(text) == edge["PolicyDocument"]
-
-
 def test_media_access_template_passes_cfn_lint_without_errors_or_warnings() -> None:
     result = subprocess.run([str(CFN_LINT), str(INFRA_DIR / "media-access.yaml")], capture_output=True, text=True,
                             check=False)
@@ -438,14 +426,16 @@ def test_uploads_may_go_to_either_regions_bucket_with_two_regions(template: dict
                       "https://photoscale-prod-media-1-eu-west-1.s3.amazonaws.com")
 
 
-def test_the_failover_buckets_policy_is_the_edge_media_policy_for_its_own_bucket() -> None:
-    # Given the media bucket policy of the edge (primary's bucket) and of media-access.yaml (the other's)
-    edge = load_template(EDGE_TEMPLATE)["Resources"]["MediaBucketPolicy"]["Properties"]
-    replica = load_template(INFRA_DIR / "media-access.yaml")["Resources"]["MediaBucketPolicy"]["Properties"]
-    bucket = "photoscale-${Stage}-media-${AWS::AccountId}-${AWS::Region}"
+@pytest.mark.parametrize("resource, kind, parameter", [
+    ("MediaBucketPolicy", "media", "MediaBucketName"), ("WebBucketPolicy", "web", "WebBucketName")])
+def test_the_failover_buckets_policy_is_the_edge_policy_for_its_own_bucket(resource, kind, parameter) -> None:
+    # Given a bucket policy of the edge (primary's bucket) and of media-access.yaml (the other's)
+    edge = load_template(EDGE_TEMPLATE)["Resources"][resource]["Properties"]
+    replica = load_template(INFRA_DIR / "media-access.yaml")["Resources"][resource]["Properties"]
+    bucket = f"photoscale-${{Stage}}-{kind}-${{AWS::AccountId}}-${{AWS::Region}}"
     assert replica["Bucket"] == {"Fn::Sub": bucket}
     # Then, bucket and distribution names aside, they grant and deny exactly the same
-    text = json.dumps(replica["PolicyDocument"]).replace(bucket, "${MediaBucketName}").replace(
+    text = json.dumps(replica["PolicyDocument"]).replace(bucket, f"${{{parameter}}}").replace(
         "${DistributionId}", "${Distribution}")
     assert json.loads(text) == edge["PolicyDocument"]
 
