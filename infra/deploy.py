@@ -186,10 +186,8 @@ def region_config(config: dict[str, Any], stage: str, region: str, env_dir: Path
     """``config`` with ``region``'s environment file (``infra.stage_env``) applied to ``stage``."""
     from infra import stage_env
 
-    path = stage_env.region_env_file(stage, region, env_dir or stage_env.ENV_DIR)
-    if not path.exists():
-        raise SystemExit(f"error: no environment for {stage} in {region}: run python -m infra.stage_env --stage {stage}")
-    return stage_env.config_for_region(config, stage, json.loads(path.read_text(encoding="utf-8")))
+    return stage_env.config_for_region(config, stage,
+                                       stage_env.read_region_env(stage, region, env_dir or stage_env.ENV_DIR))
 
 
 def deploy_region(stage: str, region: str, regions: list[str], runtime: str) -> int:

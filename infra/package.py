@@ -184,13 +184,9 @@ def inputs_digest(stage: str, architecture: str, runtime: str, project_dir: Path
 def region_env(stage: str, region: str | None, project_dir: Path = PROJECT_DIR) -> dict | None:
     """``region``'s environment file for ``stage`` (``infra.stage_env`` writes it from the deployed
     stacks), or None when no region is asked for. A region asked for without its file is an error."""
-    if region is None:
-        return None
-    path = project_dir / ".chalice" / "env" / stage / f"{region}.json"
-    if not path.is_file():
-        raise SystemExit(f"error: no environment for {stage} in {region} ({path}): "
-                         f"run python -m infra.stage_env --stage {stage} first")
-    return json.loads(path.read_text(encoding="utf-8"))
+    from infra import stage_env
+
+    return None if region is None else stage_env.read_region_env(stage, region, project_dir / ".chalice" / "env")
 
 
 def _stage_project(staging: Path, stage: str, architecture: str | None, project_dir: Path,

@@ -94,6 +94,15 @@ def region_env_file(stage: str, region: str, env_dir: Path = ENV_DIR) -> Path:
     return Path(env_dir) / stage / f"{region}.json"
 
 
+def read_region_env(stage: str, region: str, env_dir: Path = ENV_DIR) -> dict:
+    """``region``'s environment file for ``stage``; a clear error if it was never written."""
+    path = region_env_file(stage, region, env_dir)
+    if not path.exists():
+        raise SystemExit(f"error: no environment for {stage} in {region} ({path}): "
+                         f"run python -m infra.stage_env --stage {stage}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def stage_variables(stateful_outputs: dict[str, str], edge_outputs: dict[str, str] | None = None) -> dict[str, str]:
     """Environment variables for a stage from the stacks' outputs (pure)."""
     variables = {output_env_name(name): value for name, value in stateful_outputs.items()}
