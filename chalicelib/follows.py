@@ -14,6 +14,7 @@ from chalicelib import celebrities, listings, quotas
 from chalicelib.observability import metrics
 from chalicelib.errors import BadRequest
 from chalicelib.repositories import counters, graph
+from chalicelib.repositories import users as profiles
 from chalicelib.repositories import photos as photo_records
 from chalicelib.repositories.counters import FOLLOWERS, LIKES
 from chalicelib.settings import get_settings
@@ -53,10 +54,13 @@ def should_check_count(shards: int, draw: float) -> bool:
 # --- follows --------------------------------------------------------------------------------------
 
 def follow(follower: str, followee_name: str) -> None:
-    """``follower`` follows ``followee_name`` (idempotent: following twice counts once)."""
+    """``follower`` follows ``followee_name`` (idempotent: following twice counts once).
+
+    The follow, both counts and the quota are one transaction, which also checks the followee
+    exists unless this container has her profile cached (no read before it)."""
     followee = _other_user(follower, followee_name)
-    quotas.consume(quotas.FOLLOWS, follower)
-    shards = graph.follow(follower, followee, now_iso())
+    with quotas.taken_in_transaction(quotas.FOLLOWS, follower) as quota:
+        shards = graph.follow(follower, followee, now_iso(), quota, check_followee=not profiles.known(followee))
     if shards is None:
         return  # already following: nothing to count
     metrics.add_metric(name="Follows", unit="Count", value=1)
@@ -66,12 +70,15 @@ def follow(follower: str, followee_name: str) -> None:
 def unfollow(follower: str, followee_name: str) -> None:
     """``follower`` stops following ``followee_name`` (idempotent)."""
     followee = _other_user(follower, followee_name)
-    quotas.consume(quotas.FOLLOWS, follower)  # follow/unfollow toggling shares the one quota
-    graph.unfollow(follower, followee)  # False: not following (or a concurrent unfollow won)
+    # follow/unfollow toggling shares the one quota
+    with quotas.taken_in_transaction(quotas.FOLLOWS, follower) as quota:
+        done = graph.unfollow(follower, followee, quota)
+    if not done:  # not following (or a concurrent unfollow won); an unknown user is still a 404
+        get_record(followee)
 
 
 def _other_user(caller: str, username: str) -> str:
-    target = get_record(username).username  # 404 for an unknown user
+    target = username.lower()
     if target == caller.lower():
         raise BadRequest("You cannot follow yourself.")
     return target

@@ -24,14 +24,33 @@ def unlike(user: str, photo_id: str) -> dict:
 
 
 def _set_like(user: str, photo_id: str, liked: bool) -> dict:
-    record = photos.get_record(photo_id)  # 404 for an unknown photo
-    if record.status != photos.READY:
-        raise PhotoNotReady("The photo is not ready yet.")
-    quotas.consume(quotas.LIKES, user)  # likes and unlikes share the one quota
-    changed = like_edges.set_like(user, photo_id, liked, now_iso())  # False: already in the requested state
+    # likes and unlikes share the one quota, counted in the like's own transaction
+    with quotas.taken_in_transaction(quotas.LIKES, user) as quota:
+        changed = _write(user, photo_id, liked, quota)
+    if not changed and not liked:
+        _ensure_ready(photos.get_record(photo_id))  # nothing to withdraw: a missing photo is still a 404
     if changed and liked:
         metrics.add_metric(name="Likes", unit="Count", value=1)
     return {"likes": counters.read(LIKES, photo_id), "liked": liked}
+
+
+def _write(user: str, photo_id: str, liked: bool, quota) -> bool:
+    """The like's write, which itself checks the photo is ready (no read before it). A refusal is
+    told apart by reading the photo consistently: 404 if it is not there, 409 if not ready yet; if it
+    has just become ready, the write is tried once more."""
+    for attempt in range(2):
+        try:
+            return like_edges.set_like(user, photo_id, liked, now_iso(), quota)
+        except PhotoNotFound:
+            _ensure_ready(photos.get_record(photo_id, consistent=True))  # 404 if not there
+            if attempt:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ensure_ready(record) -> None:
+    if record.status != photos.READY:
+        raise PhotoNotReady("The photo is not ready yet.")
 
 
 def liked_photos(user: str, photo_ids: Iterable[str]) -> set[str]:

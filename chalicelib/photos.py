@@ -148,10 +148,11 @@ def get_photo(photo_id: str, viewer: str | None = None) -> dict:
     return photo_view(record, photo_likes([photo_id], fresh=record.owner == viewer)[photo_id])
 
 
-def get_record(photo_id: str, viewer: str | None = None) -> Photo:
+def get_record(photo_id: str, viewer: str | None = None, consistent: bool = False) -> Photo:
     """A photo readers may see: being deleted, or pending past its expiry, reads as not found (its
-    owner, ``viewer``, is never served a cached record)."""
-    record = records.get(photo_id, reader=viewer)
+    owner, ``viewer``, is never served a cached record; ``consistent``: read from the table, strongly
+    consistent, for nobody's cache)."""
+    record = records.get(photo_id, consistent=consistent, reader=viewer)
     if record is None or not lifecycle.is_visible(record.status, record.expires_at, time.time()):
         raise PhotoNotFound(f"No photo with id {photo_id!r}.")
     return record

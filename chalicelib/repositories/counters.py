@@ -90,35 +90,60 @@ def read_totals(counters: list[tuple[str, str]], fresh: bool = False) -> dict[tu
 def prepare_write(kind: str, entity: str) -> int:
     """Before a counted write whose response shows the count: the shard count for the write, with the
     counter's total in the cache (so :func:`applied` turns it into the exact post-write value).
-
     Whatever of the two is not cached comes in one BatchGetItem (the ``#meta`` item and the totals)."""
-    meta_id = keys.counter_meta_id(kind, entity)
-    if cache.shared.peek("counter", (kind, entity), _MISSING) is _MISSING:
-        def load() -> int | None:
-            shards, total = _load_meta_and_total(meta_id, (kind, entity))
-            cache.shared.get("counter", (kind, entity), lambda: total)
-            return shards
-
-        shards = cache.shared.get("shard_count", meta_id, load)
-        read(kind, entity)  # a cached shard count: the total alone (one BatchGetItem); else a hit
-        return shards or get_settings().counter_default_shards
-    return shard_count(kind, entity)
+    return prepare_writes([(kind, entity)])[(kind, entity)]
 
 
-_MISSING = object()
+def prepare_writes(shown: list[tuple[str, str]],
+                   written: list[tuple[str, str]] = ()) -> dict[tuple[str, str], int]:
+    """Before one write that counts several counters: each counter's shard count (``shown`` and
+    ``written``), and the totals of the ``shown`` ones in the cache (the response, or a policy, reads
+    them after the write; :func:`applied` makes them exact). What is not cached of all of it comes in
+    one BatchGetItem: the missing ``#meta`` items and the missing totals' ``#total`` items."""
+    meta_ids = {counter: keys.counter_meta_id(*counter) for counter in dict.fromkeys((*shown, *written))}
+    shards: dict[str, int | None] = {}
+
+    def load_shards(missing_totals: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The shard counts, the missing ones read with ``missing_totals`` (one BatchGetItem)."""
+        totals: dict[tuple[str, str], int] = {}
+
+        def load(missing_meta: list[str]) -> dict[str, int | None]:
+            found, found_totals = _load_metas_and_totals(missing_meta, missing_totals)
+            totals.update(found_totals)
+            return found
+
+        shards.update(cache.shared.get_many("shard_count", list(meta_ids.values()), load))
+        return totals
+
+    def load_totals(missing_totals: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        totals = load_shards(missing_totals)
+        # every shard count was cached: the totals alone
+        return totals if len(totals) == len(missing_totals) else _load_totals(missing_totals)
+
+    cache.shared.get_many("counter", list(dict.fromkeys(shown)), load_totals)
+    if not shards:  # every total was cached
+        load_shards([])
+    default = get_settings().counter_default_shards
+    return {counter: shards.get(meta_id) or default for counter, meta_id in meta_ids.items()}
 
 
-def _load_meta_and_total(meta_id: str, counter: tuple[str, str]) -> tuple[int | None, int]:
-    """A counter's shard count (None: no meta item) and total, in one BatchGetItem."""
-    kind, entity = counter
-    shards, total = None, 0
-    ids = [meta_id, *keys.counter_total_ids(kind, entity, regions())]
+
+def _load_metas_and_totals(meta_ids: list[str], counters: list[tuple[str, str]]
+                           ) -> tuple[dict[str, int | None], dict[tuple[str, str], int]]:
+    """Shard counts (None: no meta item) and totals, in one BatchGetItem."""
+    owners: dict[str, tuple[str, str]] = {}
+    for kind, entity in counters:
+        for total_id in keys.counter_total_ids(kind, entity, regions()):
+            owners[total_id] = (kind, entity)
+    shards: dict[str, int | None] = dict.fromkeys(meta_ids)
+    totals = {counter: 0 for counter in counters}
+    ids = list(dict.fromkeys([*meta_ids, *owners]))
     for record in reading(CounterRecord).batch_get(ids, attributes_to_get=["counter_id", "shards", "n"]):
-        if record.counter_id == meta_id:
-            shards = int(record.shards) if record.shards else None
+        if record.counter_id in shards:
+            shards[record.counter_id] = int(record.shards) if record.shards else None
         else:
-            total += int(record.n or 0)
-    return shards, total
+            totals[owners[record.counter_id]] += int(record.n or 0)
+    return shards, totals
 
 
 def _load_totals(counters: list[tuple[str, str]]) -> dict[tuple[str, str], int]:

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chalicelib import cache, keys
-from chalicelib.models import GraphEdgeRecord, bound, reading
-from chalicelib.repositories import _tx, counters
+from pynamodb.exceptions import TransactWriteError
+
+from chalicelib import cache, ddb, keys
+from chalicelib.errors import UserNotFound
+from chalicelib.models import GraphEdgeRecord, UserRecord, bound, reading
+from chalicelib.repositories import _tx, counters, quotas
 from chalicelib.repositories.counters import FOLLOWERS, FOLLOWING
 from chalicelib.settings import get_settings
 
@@ -24,26 +27,50 @@ REGISTRY_SK = "registry"
 _TRANSACTION_ATTEMPTS = 4
 
 
-def follow(follower: str, followee: str, created_at: str) -> int | None:
-    """Write the edge, its mirror and both counts; returns the followee's shard count in force,
-    or None if ``follower`` already followed ``followee`` (nothing counted)."""
-    graph = bound(GraphEdgeRecord)
+def follow(follower: str, followee: str, created_at: str, quota: quotas.Take | None = None,
+           check_followee: bool = False) -> int | None:
+    """Write the edge, its mirror and both counts, counting ``quota`` in the same transaction; returns
+    the followee's shard count in force, or None if ``follower`` already followed ``followee``
+    (nothing written, nothing counted).
 
-    def write() -> int:
-        shards = counters.shard_count(FOLLOWERS, followee)
+    One round trip for the shard counts (and the followee's follower total, which the resharding
+    policy reads) if they are not cached, then the transaction. With ``check_followee`` (the caller
+    has not seen her profile) the transaction also checks her profile exists: :class:`UserNotFound`
+    if not. :class:`~chalicelib.repositories.quotas.QuotaRefused` if the
+    quota is used up."""
+    graph = bound(GraphEdgeRecord)
+    followed, following = (FOLLOWERS, followee), (FOLLOWING, follower)
+    shard_counts = counters.prepare_writes([followed], [following])
+
+    def write() -> int | None:
+        shards = shard_counts[followed]
         shard = keys.follower_shard(follower, shards)
         edge = graph(keys.following_pk(follower), followee, shard=shard, created_at=created_at)
         mirror = graph(keys.followers_pk(followee, shard), follower, created_at=created_at)
         followers_counter, followers_actions = counters.increment_action(FOLLOWERS, followee, 1, shards=shards)
-        following_counter, following_actions = counters.increment_action(FOLLOWING, follower, 1)
-        with _tx.transaction(graph) as tx:
-            tx.save(edge, condition=GraphEdgeRecord.pk.does_not_exist())
-            tx.save(mirror)
-            tx.update(followers_counter, actions=followers_actions)
-            tx.update(following_counter, actions=following_actions)
+        following_counter, following_actions = counters.increment_action(
+            FOLLOWING, follower, 1, shards=shard_counts[following])
+        tx = _tx.Transaction(graph)
+        if check_followee:
+            tx.condition_check("followee", bound(UserRecord), followee, condition=UserRecord.username.exists())
+        tx.save("edge", edge, condition=GraphEdgeRecord.pk.does_not_exist())
+        tx.save("mirror", mirror)
+        tx.update("followers", followers_counter, actions=followers_actions)
+        tx.update("following", following_counter, actions=following_actions)
+        if quota is not None:
+            quotas.take_in(tx, quota)
+        try:
+            tx.commit()
+        except TransactWriteError as exc:
+            quotas.raise_if_refused(tx, exc)
+            if tx.failed(exc, "followee"):
+                raise UserNotFound(f"No user named {followee!r}.") from None
+            if tx.failed(exc, "edge"):
+                return None  # already following (or a concurrent duplicate won)
+            raise
         return shards
 
-    shards = _tx.run(write, already_done=0, attempts=_TRANSACTION_ATTEMPTS)
+    shards = ddb.with_retries(write, attempts=_TRANSACTION_ATTEMPTS)
     if shards is not None:
         _followed(follower, followee, 1)
     return shards
@@ -58,8 +85,10 @@ def _followed(follower: str, followee: str, delta: int) -> None:
                         lambda users: users | {followee} if delta > 0 else users - {followee})
 
 
-def unfollow(follower: str, followee: str) -> bool:
-    """Delete the edge, its mirror (wherever it was written) and both counts; False if not following."""
+def unfollow(follower: str, followee: str, quota: quotas.Take | None = None) -> bool:
+    """Delete the edge, its mirror (wherever it was written) and both counts, counting ``quota`` in
+    the same transaction; False if not following (nothing written, nothing counted).
+    :class:`~chalicelib.repositories.quotas.QuotaRefused` if the quota is used up."""
     graph = bound(GraphEdgeRecord)
 
     def write() -> bool:
@@ -71,14 +100,23 @@ def unfollow(follower: str, followee: str) -> bool:
         mirror = graph(keys.followers_pk(followee, shard), follower)
         followers_counter, followers_actions = counters.increment_action(FOLLOWERS, followee, -1)
         following_counter, following_actions = counters.increment_action(FOLLOWING, follower, -1)
-        with _tx.transaction(graph) as tx:
-            tx.delete(edge, condition=GraphEdgeRecord.pk.exists())
-            tx.delete(mirror)
-            tx.update(followers_counter, actions=followers_actions)
-            tx.update(following_counter, actions=following_actions)
+        tx = _tx.Transaction(graph)
+        tx.delete("edge", edge, condition=GraphEdgeRecord.pk.exists())
+        tx.delete("mirror", mirror)
+        tx.update("followers", followers_counter, actions=followers_actions)
+        tx.update("following", following_counter, actions=following_actions)
+        if quota is not None:
+            quotas.take_in(tx, quota)
+        try:
+            tx.commit()
+        except TransactWriteError as exc:
+            quotas.raise_if_refused(tx, exc)
+            if tx.failed(exc, "edge"):
+                return False  # a concurrent unfollow won
+            raise
         return True
 
-    done = bool(_tx.run(write, already_done=0, attempts=_TRANSACTION_ATTEMPTS))  # None: a concurrent unfollow won
+    done = bool(ddb.with_retries(write, attempts=_TRANSACTION_ATTEMPTS))
     if done:
         _followed(follower, followee, -1)
     return done

@@ -18,16 +18,21 @@ from chalicelib import cache, ddb, keys
 from chalicelib.errors import PhotoNotFound
 from chalicelib.lifecycle import READY
 from chalicelib.models import GraphEdgeRecord, PhotoRecord, bound, reading
-from chalicelib.repositories import _tx, counters
+from chalicelib.repositories import _tx, counters, quotas
 from chalicelib.repositories.counters import LIKES
 
 _TRANSACTION_ATTEMPTS = 4
 
 
-def set_like(user: str, photo_id: str, liked: bool, created_at: str) -> bool:
-    """Record (or withdraw) ``user``'s like of a ready photo and its mirror; False if it was already so.
+def set_like(user: str, photo_id: str, liked: bool, created_at: str,
+             quota: quotas.Take | None = None) -> bool:
+    """Record (or withdraw) ``user``'s like of a ready photo and its mirror, counting ``quota`` in the
+    same transaction; False if it was already so (nothing written, nothing counted).
 
-    :class:`PhotoNotFound` if the photo stopped being ready (deleted) meanwhile.
+    One round trip for the count's shard count and total if they are not cached, then (to like) the
+    transaction, or (to unlike) a consistent read of the edge and the transaction.
+    :class:`PhotoNotFound` if the photo is not ready (absent, deleted or still processing: the caller
+    tells which); :class:`~chalicelib.repositories.quotas.QuotaRefused` if the quota is used up.
     """
     graph = bound(GraphEdgeRecord)
     photos_model = bound(PhotoRecord)
@@ -48,23 +53,29 @@ def set_like(user: str, photo_id: str, liked: bool, created_at: str) -> bool:
             mirror_shard = int(edge.shard or 0)  # the mirror's shard, whatever the count is now
         mirror = graph(keys.likers_pk(photo_id, mirror_shard), user, created_at=created_at)
         counter, actions = counters.increment_action(LIKES, photo_id, 1 if liked else -1, shards=shards)
+        tx = _tx.Transaction(graph)
+        tx.condition_check("photo", photos_model, photo_id, condition=PhotoRecord.status == READY)
+        if liked:
+            tx.save("edge", edge, condition=GraphEdgeRecord.pk.does_not_exist())
+            tx.save("mirror", mirror)
+        else:
+            tx.delete("edge", edge, condition=GraphEdgeRecord.pk.exists())
+            tx.delete("mirror", mirror)
+        tx.update("count", counter, actions=actions)
+        if quota is not None:
+            quotas.take_in(tx, quota)
         try:
-            with _tx.transaction(graph) as tx:
-                tx.condition_check(photos_model, photo_id, condition=PhotoRecord.status == READY)
-                if liked:
-                    tx.save(edge, condition=GraphEdgeRecord.pk.does_not_exist())
-                    tx.save(mirror)
-                else:
-                    tx.delete(edge, condition=GraphEdgeRecord.pk.exists())
-                    tx.delete(mirror)
-                tx.update(counter, actions=actions)
+            tx.commit()
         except TransactWriteError as exc:
-            if ddb.condition_failed(exc, 0):
-                raise PhotoNotFound(f"No photo with id {photo_id!r}.") from None  # deleted meanwhile
+            quotas.raise_if_refused(tx, exc)
+            if tx.failed(exc, "photo"):
+                raise PhotoNotFound(f"No photo with id {photo_id!r}.") from None  # not ready, or gone
+            if tx.failed(exc, "edge"):
+                return False  # already so (or a concurrent duplicate won)
             raise
         return True
 
-    changed = bool(_tx.run(write, already_done=1, attempts=_TRANSACTION_ATTEMPTS))
+    changed = bool(ddb.with_retries(write, attempts=_TRANSACTION_ATTEMPTS))
     if changed:
         counters.applied(LIKES, photo_id, 1 if liked else -1)
     cache.shared.put("liked", (user, photo_id), liked)

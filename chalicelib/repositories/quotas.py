@@ -5,18 +5,55 @@ failing is raised unchanged for the service to translate.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from chalicelib import ddb
 from chalicelib.models import QuotaRecord, bound
+
+#: The name of the quota's item in a transaction that counts it (:func:`take_in`).
+TRANSACTION_ITEM = "quota"
+
+
+@dataclass(frozen=True)
+class Take:
+    """One count of a window's quota, to be taken inside another write's transaction."""
+
+    key: str
+    limit: int
+    expires_at: int
+
+
+class QuotaRefused(Exception):
+    """The transaction was cancelled because the window's quota is used up (nothing was written)."""
+
+
+def take_in(tx, take: Take) -> None:
+    """Add ``take`` to the transaction ``tx`` (a :class:`~chalicelib.repositories._tx.Transaction`):
+    the same conditional ``ADD 1`` as :func:`add_if_below`, so the count and the write it counts
+    commit together or not at all (a refused, repeated or failed write counts nothing)."""
+    tx.update(TRANSACTION_ITEM, bound(QuotaRecord)(take.key), actions=_count_one(take.expires_at),
+              condition=_below(take.limit))
+
+
+def raise_if_refused(tx, exc: BaseException) -> None:
+    """:class:`QuotaRefused` if ``exc`` cancelled ``tx`` on its quota item."""
+    if tx.failed(exc, TRANSACTION_ITEM):
+        raise QuotaRefused() from None
+
+
+def _count_one(expires_at: int) -> list:
+    return [QuotaRecord.n.add(1), QuotaRecord.expires_at.set(expires_at)]
+
+
+def _below(limit: int):
+    return QuotaRecord.n.does_not_exist() | (QuotaRecord.n < limit)
 
 
 def add_if_below(key: str, limit: int, expires_at: int) -> bool:
     """Count one in ``key``'s window if it holds fewer than ``limit``; False (nothing counted) if not."""
     item = bound(QuotaRecord)(key)
     try:
-        ddb.with_retries(lambda: item.update(
-            actions=[QuotaRecord.n.add(1), QuotaRecord.expires_at.set(expires_at)],
-            condition=QuotaRecord.n.does_not_exist() | (QuotaRecord.n < limit),
-        ))
+        ddb.with_retries(lambda: item.update(actions=_count_one(expires_at), condition=_below(limit)))
     except Exception as exc:
         if ddb.condition_failed(exc):
             return False
@@ -37,4 +74,4 @@ def count(key: str) -> int:
 def add(key: str, expires_at: int) -> None:
     """Count one in ``key``'s window unconditionally."""
     item = bound(QuotaRecord)(key)
-    ddb.with_retries(lambda: item.update(actions=[QuotaRecord.n.add(1), QuotaRecord.expires_at.set(expires_at)]))
+    ddb.with_retries(lambda: item.update(actions=_count_one(expires_at)))

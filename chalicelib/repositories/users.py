@@ -53,6 +53,12 @@ def get(username: str, fresh: bool = False) -> User | None:
     return read("profile", username, lambda: _load(username), keep=lambda user: user is not None)
 
 
+def known(username: str) -> bool:
+    """Whether this container has the profile in its cache (it existed within the ``profile`` TTL);
+    no read."""
+    return cache.shared.peek("profile", username) is not None
+
+
 def _load(username: str) -> User | None:
     model = reading(UserRecord)
     try:

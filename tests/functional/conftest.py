@@ -76,7 +76,10 @@ class CounterStream:
 
     In AWS the aggregator runs within about a second of a counted write. Here every eventually
     consistent counter read (a DynamoDB ``BatchGetItem``) first delivers the stream records written
-    so far in the serving region's replica to :func:`chalicelib.aggregator.handle_stream` for that region.
+    so far in the serving region's replica to :func:`chalicelib.aggregator.handle_stream` for that
+    region, and so does every transaction that wrote to the counters table, once it has committed
+    (a write read nowhere afterwards in its region, say before the regions replicate, is still
+    aggregated there, as it would be in AWS).
     """
 
     def __init__(self, table: str) -> None:
@@ -86,17 +89,29 @@ class CounterStream:
         self.as_function: Callable[[], Any] = contextlib.nullcontext
         self.positions: dict[str, tuple[Any, int]] = {}  # region -> (its replica's stream shard, records delivered)
         self.delivering = False
+        self.written = False  # the transaction being sent writes to the counters table
         self.hooked: set[int] = set()
 
     def hook(self, client: Any) -> Any:
         if id(client) not in self.hooked:
             self.hooked.add(id(client))
             client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", self._before_read)
+            client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", self._before_write)
+            client.meta.events.register("after-call.dynamodb.TransactWriteItems", self._after_write)
         return client
 
     def _before_read(self, params: dict | None = None, **_: Any) -> None:
         if self.table in (params or {}).get("RequestItems", {}):
             self.deliver()  # returns None: botocore would take any other value for the response
+
+    def _before_write(self, params: dict | None = None, **_: Any) -> None:
+        self.written = any(self.table == next(iter(item.values()), {}).get("TableName")
+                           for item in (params or {}).get("TransactItems", []))
+
+    def _after_write(self, http_response: Any = None, **_: Any) -> None:
+        if getattr(self, "written", False) and getattr(http_response, "status_code", 500) < 300:
+            self.written = False
+            self.deliver()
 
     def deliver(self) -> int:
         if self.delivering:
