@@ -12,7 +12,10 @@ Two parts:
   ``Retry-After`` and the client IP of a request.
 - A small store on the ``QuotasTable``: one item per (action, subject, window) holding a count,
   taken with one atomic ``UpdateItem`` — ``ADD n :1`` on condition ``n < limit`` (or no item yet) —
-  and a TTL (``expires_at``) so the table never grows. A failed condition is the 429.
+  and a TTL (``expires_at``) so the table never grows. A failed condition is the 429. Likes and
+  follows put that same update into their own transaction (:func:`taken_in_transaction`): one
+  round trip fewer, and a like or follow that changes nothing (a repeat, a missing target) or fails
+  counts nothing.
 
 Why no hot key forms: the key is ``quota#{action}#{subject}#{window_start}``. Every subject (a user
 or a client IP) has its own item, and every window a new one, so load spreads over as many

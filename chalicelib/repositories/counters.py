@@ -127,7 +127,6 @@ def prepare_writes(shown: list[tuple[str, str]],
     return {counter: shards.get(meta_id) or default for counter, meta_id in meta_ids.items()}
 
 
-
 def _load_metas_and_totals(meta_ids: list[str], counters: list[tuple[str, str]]
                            ) -> tuple[dict[str, int | None], dict[tuple[str, str], int]]:
     """Shard counts (None: no meta item) and totals, in one BatchGetItem."""

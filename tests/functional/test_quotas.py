@@ -163,6 +163,46 @@ def test_likes_and_unlikes_over_the_per_minute_quota_get_429(client, limits):
     assert body_of(call(client, "PUT", f"/photos/{photo_id}/like", token=someone))["likes"] == 1
 
 
+def test_a_repeated_like_and_a_like_of_a_missing_or_pending_photo_use_no_like_quota(client, limits):
+    # Given 2 like actions a minute (the count is taken in the like's own transaction)
+    limits(LIKES="2/60")
+    _, owner_token = member(client)
+    photo_id, other_id = ready_photo(client, owner_token), ready_photo(client, owner_token)
+    pending = body_of(call(client, "POST", "/photos", NEW_PHOTO, token=owner_token))["photo"]["id"]
+    _, token = member(client)
+    # When the user likes a photo twice, likes a missing and a pending photo, then another photo
+    repeated = [call(client, "PUT", f"/photos/{photo_id}/like", token=token).status_code for _ in range(2)]
+    missing = call(client, "PUT", "/photos/01HZZZZZZZZZZZZZZZZZZZZZZZ/like", token=token)
+    not_ready = call(client, "PUT", f"/photos/{pending}/like", token=token)
+    other = call(client, "PUT", f"/photos/{other_id}/like", token=token)
+    # Then only the two likes that changed something were counted: the other photo's is the second
+    assert repeated == [200, 200]
+    assert (missing.status_code, not_ready.status_code) == (404, 409)
+    assert other.status_code == 200, other.body
+    assert body_of(other)["likes"] == 1
+    # And the next change is refused
+    assert_too_many(call(client, "DELETE", f"/photos/{other_id}/like", token=token), 60 - 10, "at most 2 every minute")
+
+
+def test_a_repeated_follow_and_a_follow_of_an_unknown_user_use_no_follow_quota(client, limits):
+    # Given 2 follow actions a minute
+    limits(FOLLOWS="2/60")
+    _, token = member(client)
+    star, _ = member(client, log_in=False)
+    other, _ = member(client, log_in=False)
+    third, _ = member(client, log_in=False)
+    # When the user follows a name nobody has, follows the star twice, then someone else
+    unknown = call(client, "PUT", f"/users/{new_username()}/follow", token=token)
+    repeated = [call(client, "PUT", f"/users/{star}/follow", token=token).status_code for _ in range(2)]
+    second = call(client, "PUT", f"/users/{other}/follow", token=token)
+    # Then the unknown name is a 404, and the repeat counted nothing: the follow of the other is allowed
+    assert unknown.status_code == 404 and body_of(unknown)["error"]["code"] == "user_not_found"
+    assert repeated == [204, 204] and second.status_code == 204, second.body
+    # And the next one is refused, having followed nobody
+    assert_too_many(call(client, "PUT", f"/users/{third}/follow", token=token), 60 - 10, "at most 2 every minute")
+    assert body_of(call(client, "GET", f"/users/{third}"))["followers"] == 0
+
+
 # --- per client IP -----------------------------------------------------------------------------------
 
 def sign_up_from(client, address: str, username: str | None = None):

@@ -45,3 +45,28 @@ def test_consistent_reads_bypass_the_table_reader(client, reader_calls: list[str
     # Then that read did not go through the reader
     assert response.status_code == 204
     assert reader_calls == []
+
+
+def test_a_cancelled_transaction_names_the_item_whose_condition_failed(client):
+    # Given a transaction whose items are added out of PynamoDB's wire order (updates, puts, deletes, checks)
+    from pynamodb.exceptions import TransactWriteError
+
+    from chalicelib.models import GraphEdgeRecord, bound
+    from chalicelib.repositories import _tx
+
+    graph = bound(GraphEdgeRecord)
+    graph("tx#present", "a").save()
+    tx = _tx.Transaction(graph)
+    tx.update("counted", graph("tx#counted", "a"), actions=[GraphEdgeRecord.members.add({"x"})])
+    tx.save("new", graph("tx#new", "a"), condition=GraphEdgeRecord.pk.does_not_exist())
+    tx.delete("gone", graph("tx#absent", "a"), condition=GraphEdgeRecord.pk.exists())
+    tx.condition_check("present", graph, "tx#present", "a", condition=GraphEdgeRecord.pk.exists())
+    # When it is sent (the delete's item does not exist)
+    with pytest.raises(TransactWriteError) as cancelled:
+        tx.commit()
+    # Then the cancellation names the delete's item, and no other
+    assert [name for name in ("counted", "new", "gone", "present") if tx.failed(cancelled.value, name)] == ["gone"]
+    assert [tx.index(name) for name in ("present", "gone", "new", "counted")] == [0, 1, 2, 3]
+    # And nothing was written
+    with pytest.raises(graph.DoesNotExist):
+        graph.get("tx#new", "a")

@@ -11,7 +11,7 @@ import pytest
 from api_helpers import body_of, call, member, new_username
 from faults import dynamodb_client, intercept
 
-from chalicelib import celebrities, follows, keys, likes
+from chalicelib import cache, celebrities, follows, keys, likes
 from chalicelib.repositories import counters
 from chalicelib.models import GraphEdgeRecord, PhotoRecord, bound
 from chalicelib.users import FOLLOWERS
@@ -126,6 +126,25 @@ def test_following_an_unknown_user_is_404(client):
     response = call(client, "PUT", f"/users/{new_username()}/follow", token=token)
     assert response.status_code == 404
     assert body_of(response)["error"]["code"] == "user_not_found"
+
+
+def test_following_a_user_this_container_has_not_seen_checks_her_profile_in_the_follow(client):
+    # Given a user and a name nobody has, neither of them in this container's cache
+    fan, token = member(client)
+    star, _ = member(client, log_in=False)
+    nobody = new_username()
+    cache.reset()
+    # When she follows both, and unfollows the unknown name
+    followed = call(client, "PUT", f"/users/{star}/follow", token=token)
+    unknown = call(client, "PUT", f"/users/{nobody}/follow", token=token)
+    unfollowed = call(client, "DELETE", f"/users/{nobody}/follow", token=token)
+    # Then the existing user is followed and counted, the unknown name is a 404 both ways
+    assert followed.status_code == 204, followed.body
+    assert profile(client, star)["followers"] == 1
+    assert [r.status_code for r in (unknown, unfollowed)] == [404, 404]
+    assert body_of(unknown)["error"]["code"] == body_of(unfollowed)["error"]["code"] == "user_not_found"
+    # And no edge was written for the unknown name
+    assert not follows.graph.follows(fan, nobody)
 
 
 def test_following_requires_a_bearer_token(client):
