@@ -87,7 +87,10 @@ Operations per request (units per request; x2 = transactional):
     BatchGet the likes counter's ``#total`` per region (0.5 each below 4 KB; cache ``counter`` + DAX).
   - like: ``prepare_write`` reads the likes ``#meta`` (``shard_count``) and ``#total`` items (cached),
     then TransactWrite(``liked#{user}`` edge + likers mirror + ADD to one random likes shard in the
-    writer's region) = 3 x 2 WCU; the aggregator's ``#total`` (and group subtotal) writes.
+    writer's region) = 3 x 2 WCU, plus a ConditionCheck of the photo's item (2 WCU on it) from the
+    containers that do not have the photo cached (:func:`photo_uncached_share`); the aggregator's
+    ``#total`` (and group subtotal) writes. (The quota item each like and follow also counts in its
+    transaction, 2 WCU on the actor's own per-minute key, is not modelled: never hot, WCU is no goal.)
   - follow: TransactWrite(``following#{follower}`` edge + ``followers#{followee}#{shard}`` edge +
     ADD to a followers counter shard of the followee + a following counter shard of the
     follower) = 4 x 2 WCU.
@@ -196,6 +199,9 @@ W_FEED = write_units(FEED_ITEM_BYTES)
 W_COUNTER = write_units(COUNTER_ITEM_BYTES)
 W_COUNTER_TXN = write_units(COUNTER_ITEM_BYTES, transactional=True)
 W_EDGE_TXN = write_units(EDGE_ITEM_BYTES, transactional=True)
+#: A like's transaction checks the photo is ready (``ConditionCheck``: charged as a transactional write
+#: of the photo item, on the photo's own partition).
+W_PHOTO_CHECK_TXN = write_units(PHOTO_ITEM_BYTES, transactional=True)
 
 
 def counter_parts(shards):
@@ -508,6 +514,19 @@ class Op(NamedTuple):
 
 #: Op tags of the aggregator's writes: of a region's ``#total`` item, and of each group subtotal item.
 AGGREGATE, AGGREGATE_GROUP = "aggregate", "aggregate group"
+#: Op tag of a like's ConditionCheck on the photo's item: made only by a container that does not have
+#: the photo cached as ready (``likes._write``), i.e. one whose ``photo`` entry (loaded by views) is absent.
+PHOTO_CHECK = "photo check"
+
+
+def photo_uncached_share(cfg: Config, view_rate, containers: float | None = None):
+    """The share of time a container has no live ``photo`` entry for a photo viewed at ``view_rate``/s
+    over the fleet (renewal cycle ``ttl + containers / rate``, live for ``ttl``): the share of that
+    photo's likes whose transaction checks the photo's item."""
+    if not cfg.cache:
+        return 1.0
+    containers = cfg.containers if containers is None else containers
+    return 1.0 / (1.0 + np.asarray(view_rate, dtype=np.float64) * cfg.ttls["photo"] / containers)
 
 
 @dataclass(frozen=True)
@@ -610,6 +629,9 @@ def request_ops(
                     shares = {j: float(measured[j]) for j in range(target.shards)}
                 ops += [Op("target", GRAPH, keys.likers_pk(pid, j), 0.0, W_EDGE_TXN * share, group=f"likers#{pid} shards")
                         for j, share in shares.items()]
+                # the transaction's ConditionCheck that the photo is ready (a write on the photo's item),
+                # made only where the liker's container has not the photo cached
+                ops.append(Op("target", PHOTOS, pid, 0.0, W_PHOTO_CHECK_TXN, cached=PHOTO_CHECK))
                 # counters.prepare_write: the shard count and the total (its response shows the count)
                 ops.append(_meta_read_op("target", "likes", pid))
                 ops += _counter_read_ops("target", "likes", pid, target, env)
@@ -889,7 +911,10 @@ def explicit_chunk(design: str, pop: Population, env: KeyEnv, indices: Sequence[
     add(request_ops(design, "feed", env, actor=anyone), cfg.rate("feed"), ("global",))
     for (table, pk, tag), (rate, rcu, wcu, shards) in per_key.items():
         slot = acc[(table, pk)]
-        if tag == AGGREGATE:
+        if tag == PHOTO_CHECK:
+            views = per_key.get((table, pk, "photo"), [0.0])[0]
+            slot[1] += rate * float(photo_uncached_share(cfg, views)) * wcu
+        elif tag == AGGREGATE:
             slot[1] += float(total_writes(rate, shards, cfg.stream_shards)) * wcu
         elif tag == AGGREGATE_GROUP:
             slot[1] += float(group_writes(rate, shards, cfg.stream_shards)) * W_GROUP
@@ -960,7 +985,9 @@ def tail_chunks(design: str, pop: Population, env: KeyEnv, idx: np.ndarray, inco
     for k in range(cfg.photos_window):
         kk = k
         if ours:
-            chunk("photo item", cached(view * q[k], "photo") * R_PHOTO, upload_photo_w if k == 0 else 0.0, 1,
+            chunk("photo item", cached(view * q[k], "photo") * R_PHOTO,
+                  (upload_photo_w if k == 0 else 0.0)
+                  + like * q[k] * photo_uncached_share(cfg, view * q[k]) * W_PHOTO_CHECK_TXN, 1,
                   lambda j, kk=kk: (PHOTOS, pid(j, kk), ""))
             chunk("likes meta", cached(like * q[k], "shard_count") * R_COUNTER, 0.0, 1,
                   lambda j, kk=kk: (COUNTERS, keys.counter_meta_id("likes", pid(j, kk)), ""))

@@ -1,6 +1,7 @@
 """Media cleanup: removes a deleted photo's objects, then its record; batches CDN invalidations.
 
-``DELETE /photos/{id}`` only marks the photo ``deleting`` and queues a ``purge_photo`` message;
+``DELETE /photos/{id}`` only marks the photo ``deleting`` and queues a ``purge_photo`` message
+(which queues its own second pass, ``sweep_likes``, :data:`LIKES_SWEEP_DELAY_SECONDS` later);
 an edit that replaces a version queues an ``invalidate`` message for the old version's URLs. Both
 travel on the edits queue (the photo-change worker's queue; :func:`chalicelib.pipeline.handle_edits`
 routes them here), so no extra queue, function or permission is needed.
@@ -31,8 +32,15 @@ from chalicelib.repositories.counters import LIKES
 from chalicelib.repositories.photos import Photo
 from chalicelib.settings import get_settings
 
-PURGE_PHOTO, INVALIDATE = "purge_photo", "invalidate"
-MESSAGE_TYPES = frozenset({PURGE_PHOTO, INVALIDATE})
+PURGE_PHOTO, INVALIDATE, SWEEP_LIKES = "purge_photo", "invalidate", "sweep_likes"
+MESSAGE_TYPES = frozenset({PURGE_PHOTO, INVALIDATE, SWEEP_LIKES})
+#: When a purge's second pass sweeps the likes that landed after its first. A like does not check the
+#: photo when its container has it cached as ready (``likes``: no write on a viral photo's item), so
+#: one may land until every such entry has expired and its request ended: the photo was marked
+#: ``deleting`` before the purge, a cached entry is at most the ``photo`` TTL (30 s) old, loaded
+#: through DAX at most its item TTL (60 s) older, and a request ends within API Gateway's 29 s;
+#: 300 s is well past that sum (a unit test keeps it so). SQS delays a message up to 900 s.
+LIKES_SWEEP_DELAY_SECONDS = 300
 
 
 # --- pure rules -----------------------------------------------------------------------------------
@@ -70,8 +78,9 @@ def queue_invalidation(paths: list[str]) -> None:
         _send({"type": INVALIDATE, "paths": sorted(paths)})
 
 
-def _send(job: dict) -> None:
-    aws.client("sqs").send_message(QueueUrl=get_settings().edits_queue_url, MessageBody=json.dumps(job))
+def _send(job: dict, delay_seconds: int = 0) -> None:
+    aws.client("sqs").send_message(QueueUrl=get_settings().edits_queue_url, MessageBody=json.dumps(job),
+                                   DelaySeconds=delay_seconds)
 
 
 # --- the worker -----------------------------------------------------------------------------------
@@ -102,6 +111,8 @@ def run(job: dict) -> list[str]:
     """Do one cleanup job; returns the CDN paths it needs invalidated."""
     if job["type"] == PURGE_PHOTO:
         purge_photo(job["photo_id"], job["owner"])
+    elif job["type"] == SWEEP_LIKES:
+        sweep_likes(job["photo_id"])
     return list(job.get("paths") or [])
 
 
@@ -113,7 +124,19 @@ def purge_photo(photo_id: str, owner: str) -> None:
     if record is not None and record.status == DELETING:
         like_edges.drop_all_likers(photo_id, counters.shard_count(LIKES, photo_id, fresh=True))
     records.delete_if_deleting(photo_id)  # False: deleted already (a redelivery), or not ``deleting``: leave it
+    _send({"type": SWEEP_LIKES, "photo_id": photo_id}, delay_seconds=LIKES_SWEEP_DELAY_SECONDS)
     metrics.add_metric(name="PhotosPurged", unit="Count", value=1)
+
+
+def sweep_likes(photo_id: str) -> int:
+    """A purge's second pass: the likes of a photo that is gone, which landed after the first pass
+    (see :data:`LIKES_SWEEP_DELAY_SECONDS`); how many it removed. A photo that exists is left alone."""
+    if records.get(photo_id, consistent=True) is not None:
+        return 0
+    removed = like_edges.drop_all_likers(photo_id, counters.shard_count(LIKES, photo_id, fresh=True))
+    if removed:
+        logger.info("likes swept after a purge", extra={"photo_id": photo_id, "removed": removed})
+    return removed
 
 
 def delete_objects(owner: str, photo_id: str) -> None:

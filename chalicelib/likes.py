@@ -8,6 +8,7 @@ from chalicelib.errors import PhotoNotFound, PhotoNotReady
 from chalicelib.observability import metrics
 from chalicelib.repositories import counters
 from chalicelib.repositories import likes as like_edges
+from chalicelib.repositories import photos as photo_records
 from chalicelib.repositories import users as profiles
 from chalicelib.repositories.counters import LIKES
 from chalicelib.users import now_iso
@@ -35,12 +36,13 @@ def _set_like(user: str, photo_id: str, liked: bool) -> dict:
 
 
 def _write(user: str, photo_id: str, liked: bool, quota) -> bool:
-    """The like's write, which itself checks the photo is ready (no read before it). A refusal is
-    told apart by reading the photo consistently: 404 if it is not there, 409 if not ready yet; if it
-    has just become ready, the write is tried once more."""
+    """The like's write, which itself checks the photo is ready unless this container has it cached
+    as ready (no read before it). A refusal is told apart by reading the photo consistently: 404 if it
+    is not there, 409 if not ready yet; if it has just become ready, the write is tried once more."""
     for attempt in range(2):
         try:
-            return like_edges.set_like(user, photo_id, liked, now_iso(), quota)
+            return like_edges.set_like(user, photo_id, liked, now_iso(), quota,
+                                       check_photo=attempt > 0 or not photo_records.known_ready(photo_id))
         except PhotoNotFound:
             _ensure_ready(photos.get_record(photo_id, consistent=True))  # 404 if not there
             if attempt:

@@ -25,14 +25,18 @@ _TRANSACTION_ATTEMPTS = 4
 
 
 def set_like(user: str, photo_id: str, liked: bool, created_at: str,
-             quota: quotas.Take | None = None) -> bool:
+             quota: quotas.Take | None = None, check_photo: bool = True) -> bool:
     """Record (or withdraw) ``user``'s like of a ready photo and its mirror, counting ``quota`` in the
     same transaction; False if it was already so (nothing written, nothing counted).
 
     One round trip for the count's shard count and total if they are not cached, then (to like) the
     transaction, or (to unlike) a consistent read of the edge and the transaction.
-    :class:`PhotoNotFound` if the photo is not ready (absent, deleted or still processing: the caller
-    tells which); :class:`~chalicelib.repositories.quotas.QuotaRefused` if the quota is used up.
+    With ``check_photo`` the transaction checks the photo is ready: :class:`PhotoNotFound` if not
+    (absent, deleted or still processing: the caller tells which). Without it (the caller has the
+    photo cached as ready) the photo's item is not touched: a check is a write on the photo's own
+    partition, which a viral photo's likes would make its hottest key. A like that lands after a
+    deletion this way is swept by the purge's second pass (:mod:`chalicelib.cleanup`).
+    :class:`~chalicelib.repositories.quotas.QuotaRefused` if the quota is used up.
     """
     graph = bound(GraphEdgeRecord)
     photos_model = bound(PhotoRecord)
@@ -54,7 +58,8 @@ def set_like(user: str, photo_id: str, liked: bool, created_at: str,
         mirror = graph(keys.likers_pk(photo_id, mirror_shard), user, created_at=created_at)
         counter, actions = counters.increment_action(LIKES, photo_id, 1 if liked else -1, shards=shards)
         tx = _tx.Transaction(graph)
-        tx.condition_check("photo", photos_model, photo_id, condition=PhotoRecord.status == READY)
+        if check_photo:
+            tx.condition_check("photo", photos_model, photo_id, condition=PhotoRecord.status == READY)
         if liked:
             tx.save("edge", edge, condition=GraphEdgeRecord.pk.does_not_exist())
             tx.save("mirror", mirror)
@@ -130,8 +135,8 @@ def _load_liked(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], bool]:
 
 
 def drop_all_likers(photo_id: str, shards: int, page: int = 100) -> int:
-    """Every user's like of a photo that is ``deleting`` (no new like can land: the like transaction
-    checks the photo is ready), page by page in each of its ``shards`` likers shards. Uncounted: the
+    """Every user's like of a photo that is ``deleting`` or gone (a like from a container that had the
+    photo cached as ready may still land for a while: the purge runs this twice), page by page in each of its ``shards`` likers shards. Uncounted: the
     photo's counter goes with it. Returns how many were removed (a rerun finds only the rest)."""
     removed = 0
     for shard in range(shards):

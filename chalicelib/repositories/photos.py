@@ -88,6 +88,12 @@ def get(photo_id: str, consistent: bool = False, reader: str | None = None) -> P
                             bypass=None if reader is None else (lambda photo: photo.owner == reader))
 
 
+def known_ready(photo_id: str) -> bool:
+    """Whether this container has the photo cached (only ready photos are): it was ready within the
+    ``photo`` TTL. No read."""
+    return cache.shared.peek("photo", photo_id) is not None
+
+
 def _load(photo_id: str, consistent: bool = False) -> Photo | None:
     model = bound(PhotoRecord) if consistent else reading(PhotoRecord)
     try:

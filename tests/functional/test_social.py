@@ -7,6 +7,8 @@ repeats and resharding. Concurrent duplicates are proven over HTTP against the l
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 from api_helpers import body_of, call, member, new_username
 from faults import dynamodb_client, intercept
@@ -357,6 +359,46 @@ def test_get_photo_says_whether_the_caller_liked_it(client):
     assert (other_view["liked"], other_view["likes"]) == (False, 1)
     assert "liked" not in anonymous and anonymous["likes"] == 1
     assert bad_token.status_code == 200 and "liked" not in body_of(bad_token)
+
+
+def test_a_like_of_a_photo_this_container_has_cached_writes_nothing_on_the_photos_item(client):
+    # Given a ready photo this container has served (so it is cached as ready), and one it has not
+    _, owner_token = member(client)
+    viewed, unseen = ready_photo(client, owner_token), ready_photo(client, owner_token)
+    cache.reset()
+    assert call(client, "GET", f"/photos/{viewed}").status_code == 200
+    _, token = member(client)
+    with intercept(dynamodb_client(GraphEdgeRecord), "TransactWriteItems", lambda params: None) as sent:
+        # When a user likes both
+        assert call(client, "PUT", f"/photos/{viewed}/like", token=token).status_code == 200
+        assert call(client, "PUT", f"/photos/{unseen}/like", token=token).status_code == 200
+    # Then only the like of the unseen photo checks the photo's item in its transaction
+    checked = [[item["ConditionCheck"]["Key"]["photo_id"]["S"] for item in json.loads(request["body"])["TransactItems"]
+                if "ConditionCheck" in item] for request in sent]
+    assert checked == [[], [unseen]]
+
+
+def test_a_like_that_lands_after_its_photo_was_purged_is_swept_by_the_purges_second_pass(client):
+    # Given a ready photo this container has cached, deleted and purged (the purge's first pass)
+    from chalicelib import cleanup
+
+    owner, owner_token = member(client)
+    photo_id = ready_photo(client, owner_token)
+    assert call(client, "GET", f"/photos/{photo_id}").status_code == 200
+    served = cache.shared.peek("photo", photo_id)
+    assert served is not None and served.status == "ready"
+    assert call(client, "DELETE", f"/photos/{photo_id}", token=owner_token).status_code == 204
+    cache.shared.put("photo", photo_id, served)  # another container's entry, not yet expired
+    cleanup.run({"type": cleanup.PURGE_PHOTO, "photo_id": photo_id, "owner": owner})
+    # When a user likes it from a container that still has it cached as ready
+    fan, token = member(client)
+    assert call(client, "PUT", f"/photos/{photo_id}/like", token=token).status_code == 200
+    assert likes.liked_photos(fan, [photo_id]) == {photo_id}
+    # Then the second pass removes that like and its likers mirror
+    assert cleanup.run({"type": cleanup.SWEEP_LIKES, "photo_id": photo_id}) == []
+    cache.reset()
+    assert likes.liked_photos(fan, [photo_id]) == set()
+    assert list(bound(GraphEdgeRecord).query(keys.likers_pk(photo_id, 0))) == []
 
 
 def test_liking_an_unknown_photo_is_404_and_a_pending_one_409(client):

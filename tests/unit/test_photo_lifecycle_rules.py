@@ -84,3 +84,15 @@ def test_translating_the_views_twice_wraps_them_once():
     once = app.routes["/x"]["GET"].view_function
     http.translate_transient_errors(app)
     assert app.routes["/x"]["GET"].view_function is once
+
+
+def test_the_purges_second_pass_comes_after_every_like_that_skipped_the_photo_check_can_land():
+    # A like skips the photo check while its container has the photo cached as ready: at most the photo
+    # TTL old, loaded through DAX at most its record TTL older, in a request of at most API Gateway's 29 s
+    from chalicelib import cleanup
+    from chalicelib.cache import TTL_SECONDS
+    from devstack.dax_proxy import parameter_group_ttls
+
+    record_ttl, _ = parameter_group_ttls()
+    latest_like = TTL_SECONDS["photo"] + record_ttl + 29
+    assert latest_like < cleanup.LIKES_SWEEP_DELAY_SECONDS <= 900  # SQS's longest delay

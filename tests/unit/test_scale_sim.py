@@ -10,6 +10,7 @@ import pytest
 
 from bench import scale_sim as sim
 from chalicelib import keys
+from chalicelib.cache import TTL_SECONDS
 
 SMALL = sim.Config(users=2_000, peak_rps=500.0, photos_window=4, hot_targets=30)
 
@@ -116,12 +117,25 @@ def test_a_like_costs_three_transactional_writes_and_ours_also_reads_the_count_i
     naive = sim.build_model(sim.NAIVE, pop, env).totals()
     # Then naive is TransactWrite(edge + likers mirror + counter) = 3 items x 2 WCU, nothing read
     assert naive == pytest.approx((0.0, cfg.peak_rps * 6))
-    # And ours (counters.prepare_write) reads the #meta item and one #total per region, and the
-    # aggregator adds one WCU (the #total) and, above 32 shards, up to one more (a group subtotal)
-    # per like below its batching bound
+    # And ours (counters.prepare_write) reads the #meta item and one #total per region; without a
+    # container cache every like's transaction also checks the photo (a 4th item, 2 WCU on the photo's
+    # item); the aggregator adds one WCU (the #total) and, above 32 shards, up to one more (a group
+    # subtotal) per like below its batching bound
     assert sim.r_total(128) == sim.R_COUNTER == 0.5
     assert ours[0] == pytest.approx(cfg.peak_rps * (sim.R_COUNTER + len(cfg.regions) * 0.5))
-    assert cfg.peak_rps * 7 <= ours[1] <= cfg.peak_rps * 8
+    assert sim.W_PHOTO_CHECK_TXN == 2
+    assert cfg.peak_rps * 9 <= ours[1] <= cfg.peak_rps * 10
+
+
+def test_a_likes_photo_check_is_made_only_by_containers_without_the_photo_cached():
+    # Given the code's photo TTL and fleet / Then a photo nobody views is checked by every like, one
+    # viewed at v/s by 1/(1 + v * ttl / containers) of them (the share of time an entry is absent)
+    cfg = sim.Config()
+    assert cfg.ttls["photo"] == TTL_SECONDS["photo"]
+    assert sim.photo_uncached_share(cfg, 0.0) == 1.0
+    views = 450.0
+    assert sim.photo_uncached_share(cfg, views) == pytest.approx(1 / (1 + views * TTL_SECONDS["photo"] / cfg.containers))
+    assert sim.photo_uncached_share(dataclasses.replace(cfg, cache=False), views) == 1.0
 
 
 def test_the_in_process_timeline_cache_caps_a_celebrity_timeline_partition_at_containers_over_ttl():
