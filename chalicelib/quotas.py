@@ -189,11 +189,7 @@ def consume(action: str, subject: str) -> None:
     never exceed the limit, and a rejected request counts nothing. (A write retried after a
     transient error that had in fact been applied counts twice: quotas err on the strict side.)
     """
-    limit = limit_of(action)
-    now = clock()
-    start = window_start(now, limit.window)
-    key = quota_key(action, subject, start)
-    _raise_if_remembered(key, action, limit, now)
+    limit, now, start, key = _open_window(action, subject)
     from chalicelib.repositories import quotas as counts
 
     try:
@@ -212,11 +208,7 @@ def taken_in_transaction(action: str, subject: str) -> Iterator[Take]:
     adds to its transaction; a transaction refused on the quota item (``QuotaRefused``) becomes
     :class:`TooManyRequests`. A write that is cancelled for any other reason (already done, its
     target gone) counts nothing, nor does a transaction retried after a conflict."""
-    limit = limit_of(action)
-    now = clock()
-    start = window_start(now, limit.window)
-    key = quota_key(action, subject, start)
-    _raise_if_remembered(key, action, limit, now)
+    limit, now, start, key = _open_window(action, subject)
     from chalicelib.repositories import quotas as counts
 
     try:
@@ -233,11 +225,7 @@ def ensure_below(action: str, subject: str) -> None:
     Attempts racing each other can pass the check together (each is still counted), so a burst can
     overshoot by its concurrency once; every later attempt in the window is refused.
     """
-    limit = limit_of(action)
-    now = clock()
-    start = window_start(now, limit.window)
-    key = quota_key(action, subject, start)
-    _raise_if_remembered(key, action, limit, now)
+    limit, now, start, key = _open_window(action, subject)
     from chalicelib.repositories import quotas as counts
 
     try:
@@ -270,6 +258,17 @@ def ensure_fewer_than_limit(action: str, current: int) -> None:
     limit = limit_of(action)
     if current >= limit.limit:
         raise TooManyRequests(message(action, limit), retry_after=PENDING_RETRY_AFTER_SECONDS)
+
+
+def _open_window(action: str, subject: str) -> tuple[Limit, float, int, str]:
+    """``(limit, now, window start, item key)`` of ``subject``'s current window of ``action``;
+    :class:`TooManyRequests` at once if this container saw that window's quota used up."""
+    limit = limit_of(action)
+    now = clock()
+    start = window_start(now, limit.window)
+    key = quota_key(action, subject, start)
+    _raise_if_remembered(key, action, limit, now)
+    return limit, now, start, key
 
 
 def _reraise(exc: Exception) -> NoReturn:

@@ -49,10 +49,7 @@ def shard_count(kind: str, entity: str, fresh: bool = False) -> int:
 
 def _load_shard_counts(meta_ids: list) -> dict:
     """``meta_id -> shards`` (None where the counter has no meta item) in one BatchGetItem."""
-    found = dict.fromkeys(meta_ids)
-    for record in reading(CounterRecord).batch_get(list(meta_ids), attributes_to_get=["counter_id", "shards"]):
-        found[record.counter_id] = int(record.shards) if record.shards else None
-    return found
+    return _load_metas_and_totals(meta_ids, [])[0]
 
 
 def increment_action(kind: str, entity: str, delta: int = 1, shards: int | None = None):
@@ -146,14 +143,8 @@ def _load_metas_and_totals(meta_ids: list[str], counters: list[tuple[str, str]]
 
 
 def _load_totals(counters: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    owners: dict[str, tuple[str, str]] = {}
-    for kind, entity in counters:
-        for total_id in keys.counter_total_ids(kind, entity, regions()):
-            owners[total_id] = (kind, entity)
-    totals = {counter: 0 for counter in counters}
-    for record in reading(CounterRecord).batch_get(list(owners), attributes_to_get=["counter_id", "n"]):
-        totals[owners[record.counter_id]] += int(record.n or 0)
-    return totals
+    """Totals of ``counters`` (one ``#total`` item per counter and region) in one BatchGetItem."""
+    return _load_metas_and_totals([], counters)[1]
 
 
 # --- the aggregator's side: one region's totals from its shards' stream records -----------------

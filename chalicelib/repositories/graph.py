@@ -57,12 +57,9 @@ def follow(follower: str, followee: str, created_at: str, quota: quotas.Take | N
         tx.save("mirror", mirror)
         tx.update("followers", followers_counter, actions=followers_actions)
         tx.update("following", following_counter, actions=following_actions)
-        if quota is not None:
-            quotas.take_in(tx, quota)
         try:
-            tx.commit()
+            quotas.commit_counting(tx, quota)
         except TransactWriteError as exc:
-            quotas.raise_if_refused(tx, exc)
             if tx.failed(exc, "followee"):
                 raise UserNotFound(f"No user named {followee!r}.") from None
             if tx.failed(exc, "edge"):
@@ -105,12 +102,9 @@ def unfollow(follower: str, followee: str, quota: quotas.Take | None = None) -> 
         tx.delete("mirror", mirror)
         tx.update("followers", followers_counter, actions=followers_actions)
         tx.update("following", following_counter, actions=following_actions)
-        if quota is not None:
-            quotas.take_in(tx, quota)
         try:
-            tx.commit()
+            quotas.commit_counting(tx, quota)
         except TransactWriteError as exc:
-            quotas.raise_if_refused(tx, exc)
             if tx.failed(exc, "edge"):
                 return False  # a concurrent unfollow won
             raise

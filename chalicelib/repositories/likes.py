@@ -67,12 +67,9 @@ def set_like(user: str, photo_id: str, liked: bool, created_at: str,
             tx.delete("edge", edge, condition=GraphEdgeRecord.pk.exists())
             tx.delete("mirror", mirror)
         tx.update("count", counter, actions=actions)
-        if quota is not None:
-            quotas.take_in(tx, quota)
         try:
-            tx.commit()
+            quotas.commit_counting(tx, quota)
         except TransactWriteError as exc:
-            quotas.raise_if_refused(tx, exc)
             if tx.failed(exc, "photo"):
                 raise PhotoNotFound(f"No photo with id {photo_id!r}.") from None  # not ready, or gone
             if tx.failed(exc, "edge"):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pynamodb.exceptions import TransactWriteError
+
 from chalicelib import ddb
 from chalicelib.models import QuotaRecord, bound
 
-#: The name of the quota's item in a transaction that counts it (:func:`take_in`).
+#: The name of the quota's item in a transaction that counts it (:func:`commit_counting`).
 TRANSACTION_ITEM = "quota"
 
 
@@ -27,18 +29,23 @@ class QuotaRefused(Exception):
     """The transaction was cancelled because the window's quota is used up (nothing was written)."""
 
 
-def take_in(tx, take: Take) -> None:
-    """Add ``take`` to the transaction ``tx`` (a :class:`~chalicelib.repositories._tx.Transaction`):
-    the same conditional ``ADD 1`` as :func:`add_if_below`, so the count and the write it counts
-    commit together or not at all (a refused, repeated or failed write counts nothing)."""
-    tx.update(TRANSACTION_ITEM, bound(QuotaRecord)(take.key), actions=_count_one(take.expires_at),
-              condition=_below(take.limit))
+def commit_counting(tx, take: Take | None) -> None:
+    """Send the transaction ``tx`` (a :class:`~chalicelib.repositories._tx.Transaction`) with ``take``
+    as one more item: the same conditional ``ADD 1`` as :func:`add_if_below`, so the count and the
+    write it counts commit together or not at all (a refused, repeated or failed write counts nothing).
 
-
-def raise_if_refused(tx, exc: BaseException) -> None:
-    """:class:`QuotaRefused` if ``exc`` cancelled ``tx`` on its quota item."""
-    if tx.failed(exc, TRANSACTION_ITEM):
-        raise QuotaRefused() from None
+    :class:`QuotaRefused` if the quota item's condition failed; any other cancellation is raised as is
+    (PynamoDB's ``TransactWriteError``) for the caller to read with ``tx.failed``. ``take`` None: the
+    write counts no quota (tools, tests)."""
+    if take is not None:
+        tx.update(TRANSACTION_ITEM, bound(QuotaRecord)(take.key), actions=_count_one(take.expires_at),
+                  condition=_below(take.limit))
+    try:
+        tx.commit()
+    except TransactWriteError as exc:
+        if tx.failed(exc, TRANSACTION_ITEM):
+            raise QuotaRefused() from None
+        raise
 
 
 def _count_one(expires_at: int) -> list:

@@ -109,7 +109,7 @@ class CounterStream:
                            for item in (params or {}).get("TransactItems", []))
 
     def _after_write(self, http_response: Any = None, **_: Any) -> None:
-        if getattr(self, "written", False) and getattr(http_response, "status_code", 500) < 300:
+        if self.written and getattr(http_response, "status_code", 500) < 300:
             self.written = False
             self.deliver()
 
